@@ -1,0 +1,329 @@
+"""The meta-process runner.
+
+A meta-process has an alias as its ID and a parent process. ``init`` runs in
+the caller; ``start()`` then runs as the meta-process's own task, concurrently
+with its mailbox handler (``handle_message``/``handle_call``, one message at a
+time, system queue first). Whichever ends first, ``start()`` returning or
+raising, or the handler terminating it (an exit signal, a returned exception,
+a raised one), ends it: ``terminate(reason)`` runs exactly once, watchers of the
+alias are told, and ``start()`` is cancelled if it has not returned one loop
+turn later. Everything the meta-process runs is owned by it and awaited by the
+node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import deque
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from .. import gen
+from ..gen import PID, Alias, MessagePriority, MetaOptions, MetaState, Ref
+from . import mailbox
+from .log import SourceLog
+
+if TYPE_CHECKING:
+    from .node import Node
+    from .process import ProcessRecord
+
+__all__ = ["MetaRecord"]
+
+_META_CALLBACKS = ("handle_message", "handle_call", "handle_inspect")
+_ASYNC_META: dict[type, bool] = {}
+
+
+def _is_async_meta(cls: type) -> bool:
+    try:
+        return _ASYNC_META[cls]
+    except KeyError:
+        r = _ASYNC_META[cls] = any(inspect.iscoroutinefunction(getattr(cls, n, None)) for n in _META_CALLBACKS)
+        return r
+
+
+class MetaRecord:
+    """The node's side of a meta-process; implements ``gen.MetaProcess`` for its behaviour."""
+
+    __slots__ = (
+        "_log",
+        "_loop",
+        "_node",
+        "async_mode",
+        "behavior",
+        "done",
+        "handler_task",
+        "id",
+        "mailbox_size",
+        "main",
+        "messages_in",
+        "options",
+        "parent_record",
+        "reason",
+        "scheduled",
+        "send_priority",
+        "start_task",
+        "state",
+        "system",
+        "terminate_task",
+    )
+
+    def __init__(
+        self, node: Node, alias: Alias, parent: ProcessRecord, behavior: gen.MetaBehavior, options: MetaOptions
+    ) -> None:
+        self._node = node
+        self._loop = node.loop
+        self.id = alias
+        self.parent_record = parent
+        self.behavior = behavior
+        self.options = options
+        self.state = MetaState.SLEEP
+        self.main: deque[tuple[Any, Any]] = deque()
+        self.system: deque[tuple[Any, Any]] = deque()
+        self.mailbox_size = options.mailbox_size
+        self.scheduled = False
+        self.async_mode = _is_async_meta(type(behavior))
+        self.send_priority = options.send_priority
+        self.start_task: asyncio.Task[None] | None = None
+        self.handler_task: asyncio.Task[None] | None = None
+        self.terminate_task: asyncio.Task[None] | None = None
+        self.done: asyncio.Future[None] = self._loop.create_future()
+        self.reason: BaseException | None = None
+        self.messages_in = 0
+        level = options.log_level if options.log_level != gen.LogLevel.DEFAULT else parent.log.level()
+        self._log = SourceLog(node.meta_logger, str(alias), "", type(behavior).__name__, level)
+
+    def __repr__(self) -> str:
+        return f"<meta {self.id} {type(self.behavior).__name__} {self.state.name}>"
+
+    # ---- gen.MetaProcess --------------------------------------------------------------------
+
+    @property
+    def parent(self) -> PID:
+        return self.parent_record.pid
+
+    @property
+    def log(self) -> SourceLog:
+        return self._log
+
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    def env(self, name: str, default: Any = None) -> Any:
+        return self.parent_record.env(name, default)
+
+    def send(self, to: gen.SendTarget, message: Any) -> None:
+        """Send with the parent's PID as ``from`` (allowed until the node stops)."""
+        self._node.route(self.parent_record.pid, to, message, self.send_priority)
+
+    def send_with_priority(self, to: gen.SendTarget, message: Any, priority: MessagePriority) -> None:
+        self._node.route(self.parent_record.pid, to, message, MessagePriority(priority))
+
+    def send_response(self, to: PID, ref: Ref, value: Any) -> None:
+        self._node.deliver_response(to, ref, value, None)
+
+    def spawn(self, behavior: gen.MetaBehavior, options: MetaOptions | None = None) -> Alias:
+        """Spawn a sibling meta-process under the same parent process."""
+        if self.state is MetaState.TERMINATED:
+            raise gen.NotAllowedError(f"meta-process {self.id} has terminated")
+        return self._node.spawn_meta(self.parent_record, behavior, options, check_parent=False)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.start_task = self._loop.create_task(self._run_start(), name=f"ergopy meta {self.id}")
+
+    async def _run_start(self) -> None:
+        try:
+            await self.behavior.start()
+        except asyncio.CancelledError:
+            if self.state is not MetaState.TERMINATED:
+                self.terminate(gen.TERMINATE_REASON_KILL)
+            return
+        except Exception as e:
+            if self.state is not MetaState.TERMINATED:
+                self._log.failure(e, "meta-process start() raised: %r", e)
+                self.terminate(e)
+            return
+        finally:
+            self._maybe_done()
+        self.terminate(gen.TERMINATE_REASON_NORMAL)
+
+    def push(self, from_: Any, message: Any) -> None:
+        """Queue a message or request in the main queue (whatever its priority, as Ergo)."""
+        if self.state is MetaState.TERMINATED:
+            raise gen.ProcessTerminatedError(f"meta-process {self.id} has terminated")
+        if self.mailbox_size and len(self.main) >= self.mailbox_size:
+            raise gen.MetaMailboxFullError(f"mailbox of meta-process {self.id} is full ({self.mailbox_size} messages)")
+        self.main.append((from_, message))
+        if not self.scheduled:
+            self._schedule()
+
+    def push_system(self, item: Any) -> None:
+        """Queue an exit or inspect in the system queue."""
+        if self.state is MetaState.TERMINATED:
+            raise gen.ProcessTerminatedError(f"meta-process {self.id} has terminated")
+        if self.mailbox_size and len(self.system) >= self.mailbox_size:
+            raise gen.MetaMailboxFullError(f"system queue of meta-process {self.id} is full")
+        self.system.append((None, item))
+        if not self.scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self.scheduled = True
+        if self.async_mode:
+            self.handler_task = self._loop.create_task(self._drain_async(), name=f"ergopy meta handler {self.id}")
+        else:
+            self._loop.call_soon(self._drain)
+
+    def _pop(self) -> tuple[Any, Any]:
+        return self.system.popleft() if self.system else self.main.popleft()
+
+    def _drain(self) -> None:
+        if self.state is MetaState.TERMINATED:
+            return
+        self.state = MetaState.RUNNING
+        n = len(self.main) + len(self.system)
+        try:
+            while n:
+                n -= 1
+                from_, msg = self._pop()
+                r = self._special(msg) if from_ is None else self.behavior.handle_message(from_, msg)
+                if r is not None and isinstance(r, BaseException):
+                    self.terminate(r)
+                    return
+                if self.state is MetaState.TERMINATED:
+                    return
+        except Exception as e:
+            self._log.failure(e, "meta-process handler raised: %r", e)
+            self.terminate(e)
+            return
+        self.state = MetaState.SLEEP
+        if self.main or self.system:
+            self._loop.call_soon(self._drain)
+        else:
+            self.scheduled = False
+
+    async def _drain_async(self) -> None:
+        try:
+            while self.state is MetaState.SLEEP:
+                self.state = MetaState.RUNNING
+                n = len(self.main) + len(self.system)
+                while n:
+                    n -= 1
+                    from_, msg = self._pop()
+                    r = self._special(msg) if from_ is None else self.behavior.handle_message(from_, msg)
+                    if type(r) is CoroutineType:
+                        r = await r
+                    if r is not None and isinstance(r, BaseException):
+                        self.terminate(r)
+                        return
+                    if self.state is MetaState.TERMINATED:
+                        return
+                self.state = MetaState.SLEEP
+                if not (self.main or self.system):
+                    break
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            if self.state is not MetaState.TERMINATED:
+                self.terminate(gen.TERMINATE_REASON_KILL)
+        except Exception as e:
+            self._log.failure(e, "meta-process handler raised: %r", e)
+            self.terminate(e)
+        finally:
+            self.scheduled = False
+            self._maybe_done()
+
+    def _special(self, item: Any) -> Any:
+        t = type(item)
+        if t is mailbox.Request:
+            r = self.behavior.handle_call(item.from_, item.ref, item.request)
+            if type(r) is CoroutineType:
+                return self._reply_later(item, r)
+            return self._reply(item, r)
+        if t is mailbox.Exit:
+            return item.reason
+        if t is mailbox.Inspect:
+            r = self.behavior.handle_inspect(item.from_, *item.items)
+            if type(r) is CoroutineType:
+                return self._inspect_later(item, r)
+            self._node.deliver_response(item.from_, item.ref, r, None)
+            return None
+        raise gen.UnsupportedError(f"unknown mailbox item {item!r}")
+
+    def _reply(self, item: mailbox.Request, r: Any) -> Any:
+        if r is None:
+            return None
+        if type(r) is gen.ReplyAndStop:
+            self._node.deliver_response(item.from_, item.ref, r.value, None)
+            return r.reason
+        self._node.deliver_response(item.from_, item.ref, r, None)
+        return None
+
+    async def _reply_later(self, item: mailbox.Request, coro: Any) -> Any:
+        return self._reply(item, await coro)
+
+    async def _inspect_later(self, item: mailbox.Inspect, coro: Any) -> None:
+        self._node.deliver_response(item.from_, item.ref, await coro, None)
+
+    def terminate(self, reason: BaseException) -> None:
+        """End the meta-process (once): unregister, notify, call ``terminate``, stop ``start``."""
+        if self.state is MetaState.TERMINATED:
+            return
+        self.state = MetaState.TERMINATED
+        self.reason = reason
+        self.main.clear()
+        self.system.clear()
+        if not gen.is_normal(reason):
+            self._log.debug("meta-process terminated - %s", reason)
+        self._node.unregister_meta(self, reason)
+        try:
+            r = self.behavior.terminate(reason)
+        except Exception as e:
+            self._log.failure(e, "meta-process terminate() raised: %r", e)
+            r = None
+        if r is not None and inspect.isawaitable(r):
+            self.terminate_task = self._loop.create_task(
+                self._finish_terminate(r), name=f"ergopy meta terminate {self.id}"
+            )
+        else:
+            self._loop.call_soon(self._stop_start)
+        self._maybe_done()
+
+    async def _finish_terminate(self, awaitable: Any) -> None:
+        try:
+            await awaitable
+        except Exception as e:
+            self._log.failure(e, "meta-process terminate() raised: %r", e)
+        finally:
+            self._stop_start()
+            self._maybe_done()
+
+    def _stop_start(self) -> None:
+        """``terminate`` should have made ``start`` return; cancel it if it has not."""
+        t = self.start_task
+        if t is not None and not t.done() and t is not asyncio.current_task():
+            t.cancel()
+        h = self.handler_task
+        if h is not None and not h.done() and h is not asyncio.current_task():
+            h.cancel()
+
+    def _maybe_done(self) -> None:
+        if self.done.done() or self.state is not MetaState.TERMINATED:
+            return
+        for t in (self.start_task, self.handler_task, self.terminate_task):
+            if t is not None and not t.done() and t is not asyncio.current_task():
+                t.add_done_callback(lambda _t: self._maybe_done())
+                return
+        self.done.set_result(None)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "parent": self.parent_record.pid,
+            "behavior": type(self.behavior).__name__,
+            "state": str(self.state.name).lower(),
+            "messages_mailbox": len(self.main) + len(self.system),
+            "mailbox_size": self.mailbox_size,
+        }

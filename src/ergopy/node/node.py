@@ -1,0 +1,659 @@
+"""The node: the process table, names, aliases, routing, calls, timers and shutdown.
+
+One node runs on one asyncio event loop. Everything it starts is tracked:
+``stop()`` returns only when every meta-process and process has terminated and
+every task they owned has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import enum
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+from .. import gen
+from ..gen import (
+    PID,
+    Alias,
+    Atom,
+    MessagePriority,
+    MetaOptions,
+    NodeOptions,
+    ProcessID,
+    ProcessOptions,
+    ProcessState,
+    Ref,
+)
+from . import mailbox
+from .events import Events
+from .log import SourceLog
+from .meta import MetaRecord
+from .process import ProcessRecord
+from .targets import Targets
+
+__all__ = ["Node", "signals_by_default", "start_node"]
+
+signals_by_default: contextvars.ContextVar[bool] = contextvars.ContextVar("ergopy_signals", default=False)
+"""Set by ``ergopy.run``: nodes started in its context stop on SIGINT/SIGTERM."""
+
+_ALIVE = ProcessState.INIT | ProcessState.SLEEP | ProcessState.RUNNING | ProcessState.WAIT_RESPONSE
+_NORMAL = MessagePriority.NORMAL
+_FIRST_PID = 1000  # Ergo's nextID starts at 1000, so the first spawn gets 1001
+_CORE_PID = 1
+_INSPECT_TIMEOUT = 5.0  # Ergo's inspect timeout
+
+
+class _NodeState(enum.Enum):
+    RUNNING = 1
+    STOPPING = 2
+    STOPPED = 3
+
+
+def _check_name(name: str) -> Atom:
+    if "@" not in name:
+        raise gen.IncorrectError(f"incorrect FQDN node name {name!r} (example: node@localhost)")
+    short, _, host = name.partition("@")
+    if not short:
+        raise gen.IncorrectError(f"too short node name {name!r}")
+    if not host:
+        raise gen.IncorrectError(f"too short host name {name!r}")
+    return Atom(name)
+
+
+class Node:
+    """A running node. Create one with ``await ergopy.start_node("name@host")``."""
+
+    def __init__(self, name: str, options: NodeOptions | None, loop: asyncio.AbstractEventLoop) -> None:
+        self.options = options or NodeOptions()
+        self.loop = loop
+        self._name = _check_name(name)
+        self._creation = int(time.time())
+        self._pid = PID(self._name, _CORE_PID, self._creation)
+        self._ids = itertools.count(_FIRST_PID + 1)
+        self._refs = itertools.count(time.time_ns())
+        self._env: dict[str, Any] = {k.upper(): v for k, v in self.options.env.items()}
+        self.log_level = self.options.log_level if self.options.log_level != gen.LogLevel.DEFAULT else gen.LogLevel.INFO
+        self.process_logger = logging.getLogger("ergopy.process")
+        self.meta_logger = logging.getLogger("ergopy.meta")
+        self._log = SourceLog(logging.getLogger("ergopy.node"), self._name.crc32(), "", "node", self.log_level)
+        self._procs: dict[int, ProcessRecord] = {}
+        self._names: dict[str, ProcessRecord] = {}
+        self._aliases: dict[Alias, ProcessRecord | MetaRecord] = {}
+        self._records: set[ProcessRecord] = set()  # every process not yet fully terminated
+        self._metas: set[MetaRecord] = set()  # every meta-process not yet fully terminated
+        self._calls: dict[Ref, asyncio.Future[Any]] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._owned: set[asyncio.Task[Any]] = set()
+        self.targets = Targets(self)
+        self.events = Events(self)
+        self._state = _NodeState.RUNNING
+        self._stopped: asyncio.Future[None] = loop.create_future()
+        self._stop_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Node {self._name.text} {self._state.name.lower()} processes={len(self._procs)}>"
+
+    # ---- identity ------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> Atom:
+        return self._name
+
+    @property
+    def creation(self) -> int:
+        return self._creation
+
+    @property
+    def pid(self) -> PID:
+        """The node's core PID (ID 1): the parent and ``from`` of what the node does itself."""
+        return self._pid
+
+    @property
+    def log(self) -> SourceLog:
+        return self._log
+
+    def is_alive(self) -> bool:
+        return self._state is _NodeState.RUNNING
+
+    def env(self, name: str, default: Any = None) -> Any:
+        return self._env.get(name.upper(), default)
+
+    def set_env(self, name: str, value: Any) -> None:
+        self._env[name.upper()] = value
+
+    def env_list(self) -> dict[str, Any]:
+        return dict(self._env)
+
+    def make_ref(self) -> Ref:
+        """A new unique ``Ref`` (printed as Ergo prints refs)."""
+        n = next(self._refs)
+        return Ref(self._name, self._creation, (n & 0x3FFFF, n >> 18, 0))
+
+    def _make_alias(self) -> Alias:
+        n = next(self._refs)
+        return Alias(self._name, self._creation, (n & 0x3FFFF, n >> 18, 0))
+
+    # ---- lookups ---------------------------------------------------------------------------------
+
+    def lookup_pid(self, pid: PID) -> ProcessRecord | None:
+        p = self._procs.get(pid.id)
+        if p is None or (p.pid is not pid and p.pid != pid):
+            return None
+        return p
+
+    def lookup_name(self, name: str) -> ProcessRecord | None:
+        return self._names.get(name)
+
+    def alias_exists(self, alias: Alias) -> bool:
+        return alias in self._aliases
+
+    def processes(self) -> list[PID]:
+        """PIDs of every live process."""
+        return [p.pid for p in self._procs.values()]
+
+    def process_info(self, pid: PID) -> dict[str, Any]:
+        """State, mailbox, name, aliases, metas of a process; ``ProcessUnknownError`` if none."""
+        p = self.lookup_pid(pid)
+        if p is None:
+            raise gen.ProcessUnknownError(f"unknown process {pid}")
+        return p.info()
+
+    def meta_info(self, alias: Alias) -> dict[str, Any]:
+        """State and mailbox of a meta-process; ``MetaUnknownError`` if none."""
+        m = self._aliases.get(alias)
+        if type(m) is not MetaRecord:
+            raise gen.MetaUnknownError(f"unknown meta-process {alias}")
+        return m.info()
+
+    def stats(self) -> dict[str, int]:
+        """Counts of live things: processes, names, aliases, metas, pending calls, timers, links, monitors."""
+        return {
+            "processes": len(self._procs),
+            "records": len(self._records),
+            "names": len(self._names),
+            "aliases": len(self._aliases),
+            "metas": len(self._metas),
+            "calls": len(self._calls),
+            "timers": len(self._timers),
+            "links": sum(len(v) for v in self.targets.links.values()),
+            "monitors": sum(len(v) for v in self.targets.monitors.values()),
+            "tasks": len(self._owned),
+        }
+
+    # ---- routing ---------------------------------------------------------------------------------
+
+    def route(self, from_: Any, to: Any, message: Any, priority: int) -> None:
+        """Queue ``message`` for ``to``; raise if it can not be queued."""
+        t = type(to)
+        if t is PID:
+            p = self._procs.get(to.id)
+            if p is not None and (p.pid is to or p.pid == to):
+                p.push(from_, message, priority)
+                return
+            self._unknown(to)
+        if t is Alias:
+            r = self._aliases.get(to)
+            if r is None:
+                self._unknown(to)
+            if isinstance(r, MetaRecord):
+                r.push(from_, message)
+            else:
+                r.push(from_, message, priority)
+            return
+        if t is str or t is Atom:
+            p = self._names.get(to)
+            if p is None:
+                self._unknown(ProcessID(to, self._name))
+            p.push(from_, message, priority)
+            return
+        if t is ProcessID:
+            if to.node and to.node != self._name:
+                self._unknown(to)
+            p = self._names.get(to.name)
+            if p is None:
+                self._unknown(to)
+            p.push(from_, message, priority)
+            return
+        raise gen.UnsupportedError(f"can not send to {to!r}: expected a PID, ProcessID, Alias or name")
+
+    def _unknown(self, to: Any) -> NoReturn:
+        if self._state is _NodeState.STOPPED:
+            raise gen.NodeTerminatedError(f"node {self._name.text} has stopped")
+        node = getattr(to, "node", self._name)
+        if node and node != self._name:
+            raise gen.NoConnectionError(f"no connection to node {node} (remote routing needs the network layer)")
+        raise gen.ProcessUnknownError(f"unknown process {to}")
+
+    def send(self, to: gen.SendTarget, message: Any) -> None:
+        """Send from the node's core PID. Raises the routing errors (unknown, terminated, full)."""
+        self.route(self._pid, to, message, _NORMAL)
+
+    def send_alias(self, to: Alias, message: Any) -> None:
+        self.route(self._pid, to, message, _NORMAL)
+
+    def send_with_priority(self, to: gen.SendTarget, message: Any, priority: MessagePriority) -> None:
+        self.route(self._pid, to, message, MessagePriority(priority))
+
+    def send_after(self, from_: PID, to: gen.SendTarget, message: Any, after: float) -> Callable[[], bool]:
+        """Send after ``after`` seconds; returns a cancel function (True if it was still pending)."""
+        if isinstance(to, str) and type(to) is not Atom:
+            to = Atom(to)
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            try:
+                self.route(from_, to, message, _NORMAL)
+            except gen.Error:
+                pass  # delivery errors are ignored, as in Ergo
+
+        handle = self.loop.call_later(max(0.0, after), fire)
+        self._timers.add(handle)
+
+        def cancel() -> bool:
+            if handle in self._timers:
+                self._timers.discard(handle)
+                handle.cancel()
+                return True
+            return False
+
+        return cancel
+
+    def send_exit(self, to: PID, reason: BaseException) -> None:
+        """Send an exit signal from the node's core PID (``Process.SendExit``)."""
+        self.send_exit_from(self._pid, to, reason)
+
+    def send_exit_from(self, from_: PID, to: PID, reason: BaseException) -> None:
+        if reason is None:
+            raise gen.IncorrectError("exit reason must not be None")
+        if type(to) is not PID:
+            raise gen.UnsupportedError(f"send_exit takes a PID, got {to!r}")
+        p = self.lookup_pid(to)
+        if p is None:
+            self._unknown(to)
+        p.push_urgent(mailbox.Exit(from_, from_, reason, gen.MessageExitPID(from_, reason)))
+
+    def send_exit_meta(self, alias: Alias, reason: BaseException) -> None:
+        """Terminate the meta-process ``alias`` with ``reason`` (via its system queue)."""
+        if reason is None:
+            raise gen.IncorrectError("exit reason must not be None")
+        r = self._aliases.get(alias)
+        if r is None:
+            raise gen.AliasUnknownError(f"unknown alias {alias}")
+        if type(r) is not MetaRecord:
+            raise gen.MetaUnknownError(f"alias {alias} does not belong to a meta-process")
+        r.push_system(mailbox.Exit(self._pid, self._pid, reason, gen.MessageExitAlias(alias, reason)))
+
+    def kill(self, pid: PID) -> None:
+        """Terminate ``pid`` with ``TERMINATE_REASON_KILL``, untrappable."""
+        p = self.lookup_pid(pid)
+        if p is None:
+            self._unknown(pid)
+        p.kill()
+
+    # ---- calls --------------------------------------------------------------------------------
+
+    async def call(self, to: gen.CallTarget, request: Any, timeout: float | None = None) -> Any:
+        """Call ``to`` from the node's core PID; see :meth:`make_call`."""
+        return await self.make_call(self._pid, to, request, timeout)
+
+    async def make_call(self, from_: PID, to: Any, request: Any, timeout: float | None) -> Any:
+        """Send a request and wait for the reply.
+
+        Raises ``gen.TimeoutError`` after ``timeout`` seconds (default 5), the
+        routing errors if the request can not be queued, or the error the callee
+        answered with ``send_response_error``.
+        """
+        if timeout is None or timeout <= 0:
+            timeout = gen.DEFAULT_REQUEST_TIMEOUT
+        ref = self.make_ref()
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self._calls[ref] = fut
+        try:
+            self.route(None, to, mailbox.Request(from_, ref, request), _NORMAL)
+            try:
+                async with asyncio.timeout(timeout):
+                    return await fut
+            except TimeoutError:
+                raise gen.TimeoutError(f"call to {to} timed out after {timeout} s") from None
+        finally:
+            del self._calls[ref]
+
+    def deliver_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
+        """Complete the call ``ref``; a reply nobody waits for any more is dropped."""
+        fut = self._calls.get(ref)
+        if fut is None or fut.done():
+            self._log.trace("response %s to %s ignored: no caller is waiting", ref, to)
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(value)
+
+    async def inspect(self, pid: PID, *items: str, from_: PID | None = None) -> dict[str, str]:
+        """What the process's ``handle_inspect`` returns (5 s timeout)."""
+        p = self.lookup_pid(pid)
+        if p is None:
+            self._unknown(pid)
+        return await self._inspect(lambda ref: p.push_urgent(mailbox.Inspect(from_ or self._pid, ref, items)), pid)
+
+    async def inspect_meta(self, alias: Alias, *items: str, from_: PID | None = None) -> dict[str, str]:
+        """What the meta-process's ``handle_inspect`` returns (5 s timeout)."""
+        m = self._aliases.get(alias)
+        if type(m) is not MetaRecord:
+            raise gen.MetaUnknownError(f"unknown meta-process {alias}")
+        return await self._inspect(lambda ref: m.push_system(mailbox.Inspect(from_ or self._pid, ref, items)), alias)
+
+    async def _inspect(self, push: Callable[[Ref], None], target: object) -> dict[str, str]:
+        ref = self.make_ref()
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self._calls[ref] = fut
+        try:
+            push(ref)
+            try:
+                async with asyncio.timeout(_INSPECT_TIMEOUT):
+                    result = await fut
+            except TimeoutError:
+                raise gen.TimeoutError(f"inspect of {target} timed out") from None
+        finally:
+            del self._calls[ref]
+        return dict(result or {})
+
+    # ---- spawning ------------------------------------------------------------------------------
+
+    async def spawn(self, factory: gen.Factory, options: ProcessOptions | None = None, *args: Any) -> PID:
+        """Spawn a process with the node as parent; ``init(*args)`` runs before this returns.
+
+        Raises what ``init`` raised (the process then never existed),
+        ``NodeTerminatedError`` if the node is stopping, ``UnsupportedError`` if the
+        factory does not make a ``ProcessBehavior``.
+        """
+        return await self.spawn_process(factory, options, args)
+
+    async def spawn_register(
+        self, name: str, factory: gen.Factory, options: ProcessOptions | None = None, *args: Any
+    ) -> PID:
+        """Spawn and register under ``name`` (``TakenError`` if it is taken)."""
+        return await self.spawn_process(factory, options, args, name=name)
+
+    async def spawn_process(
+        self,
+        factory: gen.Factory,
+        options: ProcessOptions | None,
+        args: Iterable[Any],
+        parent: ProcessRecord | None = None,
+        name: str | None = None,
+    ) -> PID:
+        if self._state is not _NodeState.RUNNING:
+            raise gen.NodeTerminatedError(f"node {self._name.text} is stopping; can not spawn")
+        if options is None:
+            options = ProcessOptions()
+        behavior = factory()
+        if not isinstance(behavior, gen.ProcessBehavior):
+            raise gen.UnsupportedError(f"{factory!r} did not make a process behaviour (subclass act.Actor)")
+        pid = PID(self._name, next(self._ids), self._creation)
+        env = dict(parent._env) if parent is not None else {}
+        env.update((k.upper(), v) for k, v in options.env.items())
+        p = ProcessRecord(
+            self,
+            pid,
+            behavior,
+            parent.pid if parent is not None else self._pid,
+            parent.leader if parent is not None else self._pid,
+            options,
+            env,
+        )
+        if name is not None:
+            self._register(name, p)
+        self._procs[pid.id] = p
+        self._records.add(p)
+        behavior._ergo_bind(p)
+        try:
+            r = behavior._ergo_init(tuple(args))
+            if r is not None:
+                await r
+            if p.state is not ProcessState.INIT:
+                raise gen.ProcessTerminatedError(f"process {pid} was killed during init")
+        except BaseException as e:
+            self._abort_spawn(p, e)
+            raise
+        if parent is not None:
+            if options.link_parent:
+                self.targets.add(p, "link", parent.pid)
+            if options.link_child:
+                self.targets.add(parent, "link", pid)
+        p.start_running()
+        return pid
+
+    def _abort_spawn(self, p: ProcessRecord, e: BaseException) -> None:
+        p.state = ProcessState.TERMINATED
+        self._procs.pop(p.pid.id, None)
+        if p.name is not None:
+            self._names.pop(p.name, None)
+            p.name = None
+        for a in list(p.alias_set):
+            self._aliases.pop(a, None)
+        p.alias_set.clear()
+        self.events.producer_terminated(p, e)
+        for m in list(p.metas.values()):
+            m.terminate(e)
+        self.targets.fire(p.pid, e)
+        self.targets.forget(p)
+        p.main.clear()
+        p.urgent.clear()
+        p.system.clear()
+        self.process_done(p)
+
+    def spawn_meta(
+        self,
+        parent: ProcessRecord,
+        behavior: gen.MetaBehavior,
+        options: MetaOptions | None = None,
+        check_parent: bool = True,
+    ) -> Alias:
+        """Start a meta-process owned by ``parent``; ``init`` runs now, ``start`` as a task."""
+        if self._state is _NodeState.STOPPED:
+            raise gen.NodeTerminatedError(f"node {self._name.text} has stopped")
+        if not isinstance(behavior, gen.MetaBehavior):
+            raise gen.UnsupportedError(f"{behavior!r} is not a gen.MetaBehavior")
+        if check_parent and not parent.state & _ALIVE:
+            raise gen.NotAllowedError(f"process {parent.pid} is not alive; can not spawn a meta-process")
+        if parent.state & ProcessState.TERMINATED:
+            raise gen.ProcessTerminatedError(f"process {parent.pid} has terminated")
+        alias = self._make_alias()
+        m = MetaRecord(self, alias, parent, behavior, options or MetaOptions())
+        r: Any = behavior.init(m)  # type: ignore[func-returns-value]  # an async def init by mistake
+        if asyncio.iscoroutine(r):
+            r.close()
+            raise gen.UnsupportedError(f"{type(behavior).__name__}.init must be a plain def, not async def")
+        parent.metas[alias] = m
+        self._aliases[alias] = m
+        self._metas.add(m)
+        m.done.add_done_callback(lambda _f: self._metas.discard(m))
+        if self._state is _NodeState.STOPPING:
+            m.begin()
+            m.terminate(gen.TERMINATE_REASON_SHUTDOWN)
+            return alias
+        m.begin()
+        return alias
+
+    # ---- names and aliases -------------------------------------------------------------------
+
+    def _register(self, name: str, p: ProcessRecord) -> None:
+        atom = Atom(name)
+        if not atom:
+            raise gen.IncorrectError("a process name must not be empty")
+        if atom in self._names:
+            raise gen.TakenError(f"name {atom} is taken by process {self._names[atom].pid}")
+        if p.name is not None:
+            raise gen.TakenError(f"process {p.pid} already has the name {p.name}")
+        self._names[atom] = p
+        p.name = atom
+        p.log.set_name(atom.text)
+
+    def register_name(self, name: str, pid: PID) -> None:
+        """Register ``name`` for ``pid``; ``TakenError`` if either already has one."""
+        p = self.lookup_pid(pid)
+        if p is None:
+            self._unknown(pid)
+        self._register(name, p)
+
+    def unregister_name(self, name: str) -> None:
+        """Release ``name``; its links and monitors get ``UnregisteredError``."""
+        p = self._names.pop(name, None)
+        if p is None:
+            raise gen.NameUnknownError(f"unknown name {Atom(name)}")
+        p.name = None
+        p.log.set_name("")
+        self.targets.fire(ProcessID(name, self._name), gen.UnregisteredError(f"name {Atom(name)} was unregistered"))
+
+    def create_alias(self, p: ProcessRecord) -> Alias:
+        alias = self._make_alias()
+        p.alias_set.add(alias)
+        self._aliases[alias] = p
+        return alias
+
+    def delete_alias(self, p: ProcessRecord, alias: Alias) -> None:
+        p.alias_set.discard(alias)
+        self._aliases.pop(alias, None)
+        self.targets.fire(alias, gen.UnregisteredError(f"alias {alias} was deleted"))
+
+    # ---- termination ---------------------------------------------------------------------------
+
+    def unregister_process(self, p: ProcessRecord, reason: BaseException) -> None:
+        """A process terminated: free its PID, name, aliases, events; stop its metas; tell watchers."""
+        self._procs.pop(p.pid.id, None)
+        self.targets.fire(p.pid, reason)
+        if p.name is not None:
+            self._names.pop(p.name, None)
+            self.targets.fire(ProcessID(p.name, self._name), reason)
+        for a in p.alias_set:
+            self._aliases.pop(a, None)
+            self.targets.fire(a, reason)
+        p.alias_set.clear()
+        self.events.producer_terminated(p, reason)
+        for m in list(p.metas.values()):
+            m.terminate(reason)
+        self.targets.forget(p)
+
+    def process_done(self, p: ProcessRecord) -> None:
+        self._records.discard(p)
+        if not p.done.done():
+            p.done.set_result(None)
+
+    def unregister_meta(self, m: MetaRecord, reason: BaseException) -> None:
+        self._aliases.pop(m.id, None)
+        m.parent_record.metas.pop(m.id, None)
+        self.targets.fire(m.id, reason)
+
+    def own(self, coro: Any, p: ProcessRecord) -> None:
+        """Run ``coro`` (a terminate callback) as a task the node owns and awaits on stop."""
+        task = self.loop.create_task(coro, name=f"ergopy terminate {p.pid}")
+        self._owned.add(task)
+        task.add_done_callback(self._owned.discard)
+
+    # ---- stopping ----------------------------------------------------------------------------
+
+    async def wait(self, timeout: float | None = None) -> None:
+        """Wait until the node has stopped; ``gen.TimeoutError`` after ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._stopped)
+        except TimeoutError:
+            raise gen.TimeoutError(f"node {self._name.text} did not stop within {timeout} s") from None
+
+    async def stop(self) -> None:
+        """Stop gracefully; returns when everything has terminated.
+
+        1. every meta-process is terminated with ``TERMINATE_REASON_SHUTDOWN``
+           (WebSocket connections close with 1001 and send their ``MessageDisconnect``);
+        2. processes get to handle what is in their mailboxes;
+        3. every process gets an exit signal with ``TERMINATE_REASON_SHUTDOWN`` from
+           its parent (untrappable), and those still alive after ``stop_timeout`` are killed.
+        """
+        if self._stop_task is None:
+            self._stop_task = self.loop.create_task(self._stop(), name=f"ergopy stop {self._name.text}")
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self) -> None:
+        self._state = _NodeState.STOPPING
+        timeout = self.options.stop_timeout
+        shutdown = gen.TERMINATE_REASON_SHUTDOWN
+        for m in list(self._metas):
+            m.terminate(shutdown)
+        await self._wait_all([m.done for m in self._metas], timeout, "meta-processes")
+        await self._settle(timeout)
+        for p in list(self._procs.values()):
+            if not p.state & ProcessState.TERMINATED:
+                src = p.parent_pid
+                p.push_urgent(mailbox.Exit(src, src, shutdown, gen.MessageExitPID(src, shutdown)))
+        await self._wait_all([p.done for p in self._records], timeout, "processes")
+        for p in list(self._procs.values()):
+            p.kill()
+        for m in list(self._metas):
+            m.terminate(gen.TERMINATE_REASON_KILL)
+        everything = [p.done for p in self._records] + [m.done for m in self._metas]
+        await self._wait_all(everything, timeout, "killed processes")
+        for t in list(self._owned):
+            t.cancel()
+        if self._owned:
+            await asyncio.gather(*self._owned, return_exceptions=True)
+        for h in self._timers:
+            h.cancel()
+        self._timers.clear()
+        for fut in self._calls.values():
+            if not fut.done():
+                fut.set_exception(gen.NodeTerminatedError(f"node {self._name.text} stopped"))
+        self._state = _NodeState.STOPPED
+        self._stopped.set_result(None)
+
+    async def _wait_all(self, futures: list[asyncio.Future[None]], timeout: float, what: str) -> None:
+        pending = [f for f in futures if not f.done()]
+        if not pending:
+            return
+        _, still = await asyncio.wait(pending, timeout=timeout)
+        if still:
+            self._log.warning("%d %s did not terminate within %s s", len(still), what, timeout)
+
+    async def _settle(self, timeout: float) -> None:
+        """Let processes handle what is queued (e.g. the disconnects of closed connections)."""
+        deadline = self.loop.time() + timeout
+        spins = 0
+        while any(p.scheduled and not p.state & ProcessState.TERMINATED for p in self._procs.values()):
+            if self.loop.time() > deadline:
+                return
+            spins += 1
+            # a bounded poll: first a few loop turns, then short sleeps for async handlers
+            await asyncio.sleep(0 if spins < 100 else 0.005)
+
+
+async def start_node(name: str, options: NodeOptions | None = None) -> Node:
+    """Start a node named ``name@host`` on the running event loop.
+
+    Raises ``gen.IncorrectError`` for a malformed name.
+    """
+    loop = asyncio.get_running_loop()
+    node = Node(name, options, loop)
+    if node.options.handle_signals or signals_by_default.get():
+        _install_signal_handlers(node)
+    node.log.debug("node %s started", node.name)
+    return node
+
+
+def _install_signal_handlers(node: Node) -> None:
+    import signal
+
+    def on_signal() -> None:
+        node.log.info("signal received, stopping node %s", node.name)
+        if node._stop_task is None:
+            node._stop_task = node.loop.create_task(node._stop(), name=f"ergopy stop {node.name.text}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            node.loop.add_signal_handler(sig, on_signal)
+        except (NotImplementedError, RuntimeError):
+            pass

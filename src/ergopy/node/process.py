@@ -1,0 +1,572 @@
+"""A process: a behaviour, a three-queue mailbox and the scheduler that drains it.
+
+A process is scheduled only when mail arrives: the push that makes the mailbox
+non-empty schedules one drain (``loop.call_soon``); the drain handles at most
+the messages that were queued when it began, one at a time, then yields to the
+loop. Behaviours whose callbacks are all plain ``def`` are drained by that
+callback directly, with no task of their own; a behaviour with any ``async def``
+callback gets a task per busy period, so an awaiting callback holds its process
+(it handles no other message meanwhile) without blocking the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import deque
+from collections.abc import Callable
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from .. import gen
+from ..gen import (
+    PID,
+    Alias,
+    Atom,
+    Event,
+    EventOptions,
+    MessagePriority,
+    MetaOptions,
+    ProcessOptions,
+    ProcessState,
+    Ref,
+)
+from . import mailbox
+from .log import SourceLog
+
+if TYPE_CHECKING:
+    from .meta import MetaRecord
+    from .node import Node
+
+__all__ = ["ProcessRecord"]
+
+_INIT = ProcessState.INIT
+_SLEEP = ProcessState.SLEEP
+_RUNNING = ProcessState.RUNNING
+_WAIT = ProcessState.WAIT_RESPONSE
+_TERMINATED = ProcessState.TERMINATED
+_ZOMBEE = ProcessState.ZOMBEE
+_ACTIVE = _RUNNING | _WAIT
+_ALIVE = _INIT | _SLEEP | _RUNNING | _WAIT
+
+_NORMAL = MessagePriority.NORMAL
+_HIGH = MessagePriority.HIGH
+
+_ASYNC_CLASSES: dict[type, bool] = {}
+_CALLBACKS = ("handle_message", "handle_call", "handle_event", "handle_inspect", "_ergo_system")
+
+
+def is_async_behavior(cls: type) -> bool:
+    """True if any per-message callback of ``cls`` is ``async def`` (cached per class)."""
+    try:
+        return _ASYNC_CLASSES[cls]
+    except KeyError:
+        result = any(inspect.iscoroutinefunction(getattr(cls, n, None)) for n in _CALLBACKS)
+        _ASYNC_CLASSES[cls] = result
+        return result
+
+
+class ProcessRecord:
+    """The node's side of a process; implements ``gen.Process`` for its behaviour."""
+
+    __slots__ = (
+        "_env",
+        "_log",
+        "_loop",
+        "_node",
+        "_trap_exit",
+        "alias_set",
+        "async_mode",
+        "behavior",
+        "cb_message",
+        "done",
+        "events",
+        "hi",
+        "leader",
+        "mailbox_size",
+        "main",
+        "metas",
+        "name",
+        "options",
+        "parent_pid",
+        "pid",
+        "scheduled",
+        "send_priority",
+        "state",
+        "system",
+        "task",
+        "urgent",
+        "watching",
+    )
+
+    def __init__(
+        self,
+        node: Node,
+        pid: PID,
+        behavior: gen.ProcessBehavior,
+        parent_pid: PID,
+        leader: PID,
+        options: ProcessOptions,
+        env: dict[str, Any],
+    ) -> None:
+        self._node = node
+        self._loop = node.loop
+        self.pid = pid
+        self.behavior = behavior
+        self.parent_pid = parent_pid
+        self.leader = leader
+        self.options = options
+        self.name: Atom | None = None
+        self.state = _INIT
+        self.urgent: deque[tuple[Any, Any]] = deque()
+        self.system: deque[tuple[Any, Any]] = deque()
+        self.main: deque[tuple[Any, Any]] = deque()
+        self.hi = 0  # items in urgent + system: one test on the hot path
+        self.mailbox_size = options.mailbox_size
+        self.scheduled = False
+        self.async_mode = is_async_behavior(type(behavior))
+        self.cb_message: Callable[[PID, Any], Any] = behavior.handle_message
+        self.task: asyncio.Task[None] | None = None
+        self.done: asyncio.Future[None] = self._loop.create_future()
+        self.send_priority = options.send_priority
+        self._trap_exit = False
+        self._env = env
+        self.alias_set: set[Alias] = set()
+        self.metas: dict[Alias, MetaRecord] = {}
+        self.events: dict[Atom, Ref] = {}
+        self.watching: set[tuple[str, Any]] = set()  # (kind, target) links/monitors this process holds
+        level = options.log_level if options.log_level != gen.LogLevel.DEFAULT else node.log_level
+        self._log = SourceLog(node.process_logger, str(pid), "", type(behavior).__name__, level)
+
+    def __repr__(self) -> str:
+        return f"<process {self.pid} {type(self.behavior).__name__} {self.state.name}>"
+
+    # ---- mailbox: called by the node's router -------------------------------------------
+
+    def push(self, from_: Any, message: Any, priority: int) -> None:
+        """Queue a message; raises ``ProcessTerminatedError`` or ``MailboxFullError``."""
+        if self.state & _TERMINATED:
+            raise gen.ProcessTerminatedError(f"process {self.pid} has terminated")
+        if priority is _NORMAL or priority == 0:
+            q = self.main
+        elif priority == _HIGH:
+            q = self.system
+            self.hi += 1
+        else:
+            q = self.urgent
+            self.hi += 1
+        if self.mailbox_size and len(q) >= self.mailbox_size:
+            if q is not self.main:
+                self.hi -= 1
+            self._mailbox_full(from_, message)
+            return
+        q.append((from_, message))
+        if not self.scheduled:
+            self._schedule()
+
+    def push_urgent(self, item: Any) -> None:
+        """Queue a system item (exit, inspect, kill) in the urgent queue, past any bound."""
+        if self.state & _TERMINATED:
+            raise gen.ProcessTerminatedError(f"process {self.pid} has terminated")
+        self.urgent.append((None, item))
+        self.hi += 1
+        if not self.scheduled:
+            self._schedule()
+
+    def push_system(self, from_: Any, message: Any) -> None:
+        """Queue a down notification in the system queue, past any bound."""
+        if self.state & _TERMINATED:
+            raise gen.ProcessTerminatedError(f"process {self.pid} has terminated")
+        self.system.append((from_, message))
+        self.hi += 1
+        if not self.scheduled:
+            self._schedule()
+
+    def _mailbox_full(self, from_: Any, message: Any) -> None:
+        fb = self.options.fallback
+        if fb.enable and fb.name:
+            self._node.route(self.pid, fb.name, gen.MessageFallback(self.pid, fb.tag, message), _NORMAL)
+            return
+        raise gen.MailboxFullError(f"mailbox of process {self.pid} is full ({self.mailbox_size} messages)")
+
+    def _schedule(self) -> None:
+        if self.state is _INIT:
+            return  # run() after init handles what was queued meanwhile
+        self.scheduled = True
+        if self.async_mode:
+            if self.task is None:
+                self.task = self._loop.create_task(self._drain_async(), name=f"ergopy process {self.pid}")
+        else:
+            self._loop.call_soon(self._drain)
+
+    def start_running(self) -> None:
+        """Init succeeded: go to sleep and handle anything queued during init."""
+        self.state = _SLEEP
+        if self.main or self.hi:
+            self._schedule()
+
+    # ---- the drain loops ---------------------------------------------------------------------
+
+    def _pop(self) -> tuple[Any, Any]:
+        if self.hi:
+            self.hi -= 1
+            return self.urgent.popleft() if self.urgent else self.system.popleft()
+        return self.main.popleft()
+
+    def _drain(self) -> None:
+        """Handle the messages queued when the drain began (sync behaviours)."""
+        if self.state is not _SLEEP:
+            self.scheduled = False
+            return
+        self.state = _RUNNING
+        n = len(self.main) + self.hi
+        popmain = self.main.popleft
+        cb = self.cb_message
+        try:
+            while n:
+                n -= 1
+                if self.hi:
+                    from_, msg = self._pop()
+                    r = self._special(msg) if from_ is None else self.behavior._ergo_system(from_, msg)
+                else:
+                    from_, msg = popmain()
+                    r = self._special(msg) if from_ is None else cb(from_, msg)
+                if r is not None and isinstance(r, BaseException):
+                    self.terminate(r)
+                    return
+                if self.state is not _RUNNING:
+                    if self.state is _ZOMBEE:
+                        self.terminate(gen.TERMINATE_REASON_KILL)
+                    return
+        except Exception as e:
+            self.terminate(e, failed=True)
+            return
+        self.state = _SLEEP
+        if self.main or self.hi:
+            self._loop.call_soon(self._drain)
+        else:
+            self.scheduled = False
+
+    async def _drain_async(self) -> None:
+        """Handle messages while there are any (behaviours with async callbacks)."""
+        try:
+            while self.state is _SLEEP:
+                self.state = _RUNNING
+                n = len(self.main) + self.hi
+                while n:
+                    n -= 1
+                    if self.hi:
+                        from_, msg = self._pop()
+                        r = self._special(msg) if from_ is None else self.behavior._ergo_system(from_, msg)
+                    else:
+                        from_, msg = self.main.popleft()
+                        r = self._special(msg) if from_ is None else self.cb_message(from_, msg)
+                    if type(r) is CoroutineType:
+                        r = await r
+                    if r is not None and isinstance(r, BaseException):
+                        self.terminate(r)
+                        return
+                    if self.state is not _RUNNING:
+                        if self.state is _ZOMBEE:
+                            self.terminate(gen.TERMINATE_REASON_KILL)
+                        return
+                self.state = _SLEEP
+                if not (self.main or self.hi):
+                    break
+                await asyncio.sleep(0)  # fairness: let connections and other processes run
+        except asyncio.CancelledError:
+            if not self.state & _TERMINATED:
+                self.terminate(gen.TERMINATE_REASON_KILL)
+        except Exception as e:
+            self.terminate(e, failed=True)
+        finally:
+            self.scheduled = False
+            if self.task is asyncio.current_task():
+                self.task = None
+
+    # ---- items other than plain messages -----------------------------------------------------
+
+    def _special(self, item: Any) -> Any:
+        """Handle a queued request, inspect, exit, event or kill; may return a coroutine."""
+        t = type(item)
+        if t is mailbox.Request:
+            r = self.behavior.handle_call(item.from_, item.ref, item.request)
+            if type(r) is CoroutineType:
+                return self._reply_later(item, r)
+            return self._reply(item, r)
+        if t is mailbox.Event:
+            return self.behavior.handle_event(item.message)
+        if t is mailbox.Exit:
+            return self._exit(item)
+        if t is mailbox.Inspect:
+            r = self.behavior.handle_inspect(item.from_, *item.items)
+            if type(r) is CoroutineType:
+                return self._inspect_later(item, r)
+            self._node.deliver_response(item.from_, item.ref, r, None)
+            return None
+        if t is mailbox.Kill:
+            return gen.TERMINATE_REASON_KILL
+        raise gen.UnsupportedError(f"unknown mailbox item {item!r}")
+
+    def _reply(self, item: mailbox.Request, r: Any) -> Any:
+        if r is None:
+            return None  # no reply now: the behaviour answers later with send_response
+        if type(r) is gen.ReplyAndStop:
+            self._node.deliver_response(item.from_, item.ref, r.value, None)
+            return r.reason
+        self._node.deliver_response(item.from_, item.ref, r, None)
+        return None
+
+    async def _reply_later(self, item: mailbox.Request, coro: Any) -> Any:
+        return self._reply(item, await coro)
+
+    async def _inspect_later(self, item: mailbox.Inspect, coro: Any) -> Any:
+        self._node.deliver_response(item.from_, item.ref, await coro, None)
+
+    def _exit(self, item: mailbox.Exit) -> Any:
+        """An exit signal: terminate, or hand it to a trapping behaviour as a message."""
+        from_parent = item.from_ == self.parent_pid and type(item.message) is gen.MessageExitPID
+        if item.reason is gen.TERMINATE_REASON_KILL and type(item.message) is gen.MessageExitPID:
+            return gen.TERMINATE_REASON_KILL
+        if self._trap_exit and not from_parent:
+            return self.behavior._ergo_system(item.from_, item.message)
+        return gen.ExitSignal(item.source, item.reason)
+
+    # ---- termination ---------------------------------------------------------------------------
+
+    def terminate(self, reason: BaseException, failed: bool = False) -> None:
+        """End the process with ``reason``: unregister, notify watchers, run ``terminate``."""
+        if self.state & _TERMINATED:
+            return
+        self.state = _TERMINATED
+        self.scheduled = True  # nothing schedules a terminated process again
+        if failed or not gen.is_normal(reason):
+            if failed and not isinstance(reason, gen.Error):
+                self._log.failure(reason, "process terminated abnormally - %r", reason)
+            else:
+                self._log.error("process terminated abnormally - %s", reason)
+        self.main.clear()
+        self.urgent.clear()
+        self.system.clear()
+        self.hi = 0
+        self._node.unregister_process(self, gen.unwrap_reason(reason))
+        try:
+            r = self.behavior._ergo_terminate(reason)
+        except Exception:
+            self._log.exception("terminate callback raised")
+            r = None
+        if r is not None and inspect.isawaitable(r):
+            self._node.own(self._finish_terminate(r), self)
+        else:
+            self._node.process_done(self)
+
+    async def _finish_terminate(self, awaitable: Any) -> None:
+        try:
+            await awaitable
+        except Exception:
+            self._log.exception("terminate callback raised")
+        finally:
+            self._node.process_done(self)
+
+    def kill(self) -> None:
+        """Terminate with KILL: at once if idle, after the current callback if running."""
+        if self.state & _TERMINATED:
+            return
+        if self.state is _SLEEP or self.state is _INIT:
+            self.terminate(gen.TERMINATE_REASON_KILL)
+        else:
+            self.state = _ZOMBEE
+            if self.task is not None and self.task is not asyncio.current_task():
+                self.task.cancel()  # an awaiting callback would otherwise hold the process forever
+
+    # ---- gen.Process ------------------------------------------------------------------------------
+
+    @property
+    def parent(self) -> PID:
+        return self.parent_pid
+
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    @property
+    def log(self) -> SourceLog:
+        return self._log
+
+    def env(self, name: str, default: Any = None) -> Any:
+        key = name.upper()
+        if key in self._env:
+            return self._env[key]
+        return self._node.env(key, default)
+
+    def set_env(self, name: str, value: Any) -> None:
+        self._env[name.upper()] = value
+
+    def env_list(self) -> dict[str, Any]:
+        return {**self._node.env_list(), **self._env}
+
+    def set_trap_exit(self, trap: bool) -> None:
+        self._trap_exit = trap
+
+    def trap_exit(self) -> bool:
+        return self._trap_exit
+
+    def set_send_priority(self, priority: MessagePriority) -> None:
+        self.send_priority = MessagePriority(priority)
+
+    def _require(self, states: ProcessState, what: str) -> None:
+        if not self.state & states:
+            raise gen.NotAllowedError(f"{what} is not allowed for process {self.pid} in state {self.state.name}")
+
+    def send(self, to: gen.SendTarget, message: Any) -> None:
+        self._node.route(self.pid, to, message, self.send_priority)
+
+    def make_sender(self) -> Callable[[Any, Any], None]:
+        """A ``send(to, message)`` bound to this process: one call from actor to router."""
+        route = self._node.route
+        pid = self.pid
+
+        def send(to: Any, message: Any) -> None:
+            route(pid, to, message, self.send_priority)
+
+        return send
+
+    def send_pid(self, to: PID, message: Any) -> None:
+        self._node.route(self.pid, to, message, self.send_priority)
+
+    def send_alias(self, to: Alias, message: Any) -> None:
+        self._node.route(self.pid, to, message, self.send_priority)
+
+    def send_with_priority(self, to: gen.SendTarget, message: Any, priority: MessagePriority) -> None:
+        self._node.route(self.pid, to, message, MessagePriority(priority))
+
+    def send_after(self, to: gen.SendTarget, message: Any, after: float) -> Callable[[], bool]:
+        return self._node.send_after(self.pid, to, message, after)
+
+    def send_exit(self, to: PID, reason: BaseException) -> None:
+        self._require(_ACTIVE | _INIT, "send_exit")
+        self._node.send_exit_from(self.pid, to, reason)
+
+    def send_exit_meta(self, alias: Alias, reason: BaseException) -> None:
+        self._require(_ACTIVE | _INIT, "send_exit_meta")
+        self._node.send_exit_meta(alias, reason)
+
+    def send_response(self, to: PID, ref: Ref, value: Any) -> None:
+        self._node.deliver_response(to, ref, value, None)
+
+    def send_response_error(self, to: PID, ref: Ref, error: BaseException) -> None:
+        self._node.deliver_response(to, ref, None, error)
+
+    async def spawn(self, factory: gen.Factory, options: ProcessOptions | None = None, *args: Any) -> PID:
+        self._require(_ACTIVE | _INIT, "spawn")
+        return await self._node.spawn_process(factory, options, args, parent=self)
+
+    async def spawn_register(
+        self, name: str, factory: gen.Factory, options: ProcessOptions | None = None, *args: Any
+    ) -> PID:
+        self._require(_ACTIVE | _INIT, "spawn_register")
+        return await self._node.spawn_process(factory, options, args, parent=self, name=name)
+
+    def spawn_meta(self, behavior: gen.MetaBehavior, options: MetaOptions | None = None) -> Alias:
+        self._require(_ACTIVE | _INIT, "spawn_meta")
+        return self._node.spawn_meta(self, behavior, options)
+
+    async def call(self, to: gen.CallTarget, request: Any, timeout: float | None = None) -> Any:
+        self._require(_ACTIVE, "call")
+        if to == self.pid or (self.name is not None and isinstance(to, str) and to == self.name):
+            raise gen.NotAllowedError(f"process {self.pid} can not call itself")
+        prev = self.state
+        self.state = _WAIT
+        try:
+            return await self._node.make_call(self.pid, to, request, timeout)
+        finally:
+            if self.state is _WAIT:
+                self.state = prev
+
+    async def inspect(self, pid: PID, *items: str) -> dict[str, str]:
+        self._require(_ACTIVE, "inspect")
+        return await self._node.inspect(pid, *items, from_=self.pid)
+
+    async def inspect_meta(self, alias: Alias, *items: str) -> dict[str, str]:
+        self._require(_ACTIVE, "inspect_meta")
+        return await self._node.inspect_meta(alias, *items, from_=self.pid)
+
+    def register_name(self, name: str) -> None:
+        self._require(_ACTIVE | _INIT, "register_name")
+        self._node.register_name(name, self.pid)
+
+    def unregister_name(self) -> None:
+        if self.name is None:
+            raise gen.NameUnknownError(f"process {self.pid} has no registered name")
+        self._node.unregister_name(self.name)
+
+    def create_alias(self) -> Alias:
+        self._require(_ACTIVE | _INIT, "create_alias")
+        return self._node.create_alias(self)
+
+    def delete_alias(self, alias: Alias) -> None:
+        if alias not in self.alias_set:
+            raise gen.AliasUnknownError(f"process {self.pid} has no alias {alias}")
+        self._node.delete_alias(self, alias)
+
+    def aliases(self) -> list[Alias]:
+        return list(self.alias_set)
+
+    def link(self, target: gen.SendTarget) -> None:
+        self._require(_ACTIVE, "link")
+        self._node.targets.add(self, "link", target)
+
+    def unlink(self, target: gen.SendTarget) -> None:
+        self._require(_ACTIVE, "unlink")
+        self._node.targets.remove(self, "link", target)
+
+    def monitor(self, target: gen.SendTarget) -> None:
+        self._require(_ACTIVE, "monitor")
+        self._node.targets.add(self, "monitor", target)
+
+    def demonitor(self, target: gen.SendTarget) -> None:
+        self._require(_ACTIVE, "demonitor")
+        self._node.targets.remove(self, "monitor", target)
+
+    def register_event(self, name: str, options: EventOptions | None = None) -> Ref:
+        self._require(_ACTIVE | _INIT, "register_event")
+        return self._node.events.register(self, Atom(name), options or EventOptions())
+
+    def unregister_event(self, name: str) -> None:
+        self._node.events.unregister(self, Atom(name))
+
+    def send_event(self, name: str, token: Ref, message: Any) -> None:
+        self._node.events.publish(self, Atom(name), token, message)
+
+    def link_event(self, event: Event) -> list[gen.MessageEvent]:
+        self._require(_ACTIVE, "link_event")
+        return self._node.targets.add(self, "link", event) or []
+
+    def unlink_event(self, event: Event) -> None:
+        self._require(_ACTIVE, "unlink_event")
+        self._node.targets.remove(self, "link", event)
+
+    def monitor_event(self, event: Event) -> list[gen.MessageEvent]:
+        self._require(_ACTIVE, "monitor_event")
+        return self._node.targets.add(self, "monitor", event) or []
+
+    def demonitor_event(self, event: Event) -> None:
+        self._require(_ACTIVE, "demonitor_event")
+        self._node.targets.remove(self, "monitor", event)
+
+    def info(self) -> dict[str, Any]:
+        """What ``node.process_info`` reports about this process."""
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "behavior": type(self.behavior).__name__,
+            "state": str(self.state.name).lower(),
+            "parent": self.parent_pid,
+            "leader": self.leader,
+            "messages_mailbox": len(self.main) + len(self.system) + len(self.urgent),
+            "mailbox_size": self.mailbox_size,
+            "aliases": sorted(map(str, self.alias_set)),
+            "metas": sorted(map(str, self.metas)),
+            "events": sorted(str(e) for e in self.events),
+            "trap_exit": self._trap_exit,
+        }
