@@ -1,0 +1,459 @@
+"""Local messaging throughput: ergopy against a bare asyncio loop and Pykka.
+
+Measures, in one run on one core:
+
+* one-way: a sender actor sends N messages to a receiver actor (sync
+  ``handle_message``). The sender works in bounded batches: it sends ``--chunk``
+  messages to the receiver, then one message to itself to continue, so the loop
+  stays fair. The receiver counts and, on the last message, resolves a future
+  the benchmark awaits;
+* ping-pong: two actors bounce one message M times (M round trips).
+
+Beside each ergopy figure it prints two baselines measured in the same run:
+
+(a) a bare asyncio loop: the same two "actors" as a deque drained by one
+    ``loop.call_soon`` callback each (the floor cost of a Python message);
+(b) Pykka: ``ThreadingActor.tell`` one-way (same batched sender), ``tell``
+    ping-pong between two actors, and ``ask`` round trips from the main thread.
+    Pykka is slower, so it runs ``--pykka-scale`` of N and M (rates are per second).
+
+and the ratio ergopy / bare loop. Usage::
+
+    python benchmarks/local_messaging.py                 # uvloop when installed, core 0
+    python benchmarks/local_messaging.py --loop asyncio --cpu 1
+    python benchmarks/local_messaging.py --quick         # a few seconds, for CI
+
+Every run is bounded: each measurement stops by itself after its N or M
+messages (and a ``--timeout`` guards against a hang). ``--repeat`` runs each
+measurement several times and keeps the best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import ergopy
+from ergopy import act, gen
+
+TARGET_ONE_WAY = 2_000_000  # msgs/s, uvloop, one core
+TARGET_ROUND_TRIPS = 250_000  # round trips/s, uvloop, one core
+TARGET_RATIO = 0.4  # of the bare loop in the same run
+
+_CONTINUE = object()  # the sender's "send the next chunk" message to itself
+
+
+# ---- ergopy ----------------------------------------------------------------------------------
+
+
+class Receiver(act.Actor):
+    def init(self, n: int, done: asyncio.Future[float]) -> None:
+        self.n = n
+        self.count = 0
+        self.done = done
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        self.count += 1
+        if self.count == self.n:
+            self.done.set_result(time.perf_counter())
+
+
+class Sender(act.Actor):
+    def init(self, to: gen.PID, n: int, chunk: int) -> None:
+        self.to = to
+        self.left = n
+        self.chunk = chunk
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        k = min(self.chunk, self.left)
+        self.left -= k
+        send = self.send
+        to = self.to
+        for i in range(k):
+            send(to, i)
+        if self.left:
+            send(self.pid, _CONTINUE)
+
+
+class Pinger(act.Actor):
+    def init(self, peer: gen.PID, m: int, done: asyncio.Future[float]) -> None:
+        self.peer = peer
+        self.left = m
+        self.done = done
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        if message == "pong":
+            self.left -= 1
+            if not self.left:
+                self.done.set_result(time.perf_counter())
+                return
+        self.send(self.peer, "ping")
+
+
+class Ponger(act.Actor):
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        self.send(from_, "pong")
+
+
+async def ergopy_one_way(n: int, chunk: int) -> float:
+    loop = asyncio.get_running_loop()
+    node = await ergopy.start_node("bench@localhost")
+    try:
+        done: asyncio.Future[float] = loop.create_future()
+        receiver = await node.spawn(Receiver, None, n, done)
+        sender = await node.spawn(Sender, None, receiver, n, chunk)
+        start = time.perf_counter()
+        node.send(sender, _CONTINUE)
+        end = await done
+        return n / (end - start)
+    finally:
+        await node.stop()
+
+
+async def ergopy_ping_pong(m: int) -> float:
+    loop = asyncio.get_running_loop()
+    node = await ergopy.start_node("bench@localhost")
+    try:
+        done: asyncio.Future[float] = loop.create_future()
+        ponger = await node.spawn(Ponger)
+        pinger = await node.spawn(Pinger, None, ponger, m, done)
+        start = time.perf_counter()
+        node.send(pinger, "go")
+        end = await done
+        return m / (end - start)
+    finally:
+        await node.stop()
+
+
+# ---- (a) the bare loop: a deque drained by one call_soon callback -----------------------------
+
+
+class BareActor:
+    """The least a Python actor can be: a deque, a flag and one drain callback."""
+
+    __slots__ = ("call_soon", "handler", "q", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.q: deque[tuple[Any, Any]] = deque()
+        self.scheduled = False
+        self.call_soon = loop.call_soon
+        self.handler: Callable[[Any, Any], None] = lambda from_, message: None
+
+    def push(self, from_: Any, message: Any) -> None:
+        self.q.append((from_, message))
+        if not self.scheduled:
+            self.scheduled = True
+            self.call_soon(self.drain)
+
+    def drain(self) -> None:
+        q = self.q
+        pop = q.popleft
+        handler = self.handler
+        for _ in range(len(q)):  # what was queued when the drain began, then yield
+            from_, message = pop()
+            handler(from_, message)
+        if q:
+            self.call_soon(self.drain)
+        else:
+            self.scheduled = False
+
+
+async def bare_one_way(n: int, chunk: int) -> float:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+    receiver = BareActor(loop)
+    sender = BareActor(loop)
+    count = 0
+    left = n
+
+    def receive(from_: Any, message: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == n:
+            done.set_result(time.perf_counter())
+
+    def send_chunk(from_: Any, message: Any) -> None:
+        nonlocal left
+        k = min(chunk, left)
+        left -= k
+        push = receiver.push
+        for i in range(k):
+            push(sender, i)
+        if left:
+            sender.push(sender, _CONTINUE)
+
+    receiver.handler = receive
+    sender.handler = send_chunk
+    start = time.perf_counter()
+    sender.push(None, _CONTINUE)
+    end = await done
+    return n / (end - start)
+
+
+async def bare_ping_pong(m: int) -> float:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+    pinger = BareActor(loop)
+    ponger = BareActor(loop)
+    left = m
+
+    def ping(from_: Any, message: Any) -> None:
+        nonlocal left
+        if message == "pong":
+            left -= 1
+            if not left:
+                done.set_result(time.perf_counter())
+                return
+        ponger.push(pinger, "ping")
+
+    def pong(from_: Any, message: Any) -> None:
+        from_.push(ponger, "pong")
+
+    pinger.handler = ping
+    ponger.handler = pong
+    start = time.perf_counter()
+    pinger.push(None, "go")
+    end = await done
+    return m / (end - start)
+
+
+# ---- (b) Pykka ------------------------------------------------------------------------------------
+
+
+def pykka_available() -> bool:
+    try:
+        import pykka  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pykka_one_way(n: int, chunk: int, timeout: float) -> float:
+    import pykka
+
+    done = threading.Event()
+    end = [0.0]
+
+    class PReceiver(pykka.ThreadingActor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+
+        def on_receive(self, message: Any) -> None:
+            self.count += 1
+            if self.count == n:
+                end[0] = time.perf_counter()
+                done.set()
+
+    class PSender(pykka.ThreadingActor):
+        def __init__(self, to: Any) -> None:
+            super().__init__()
+            self.to = to
+            self.left = n
+
+        def on_receive(self, message: Any) -> None:
+            k = min(chunk, self.left)
+            self.left -= k
+            tell = self.to.tell
+            for i in range(k):
+                tell(i)
+            if self.left:
+                self.actor_ref.tell(_CONTINUE)
+
+    receiver = PReceiver.start()
+    sender = PSender.start(receiver)
+    try:
+        start = time.perf_counter()
+        sender.tell(_CONTINUE)
+        if not done.wait(timeout):
+            raise TimeoutError("pykka one-way did not finish")
+        return n / (end[0] - start)
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+def pykka_ping_pong_tell(m: int, timeout: float) -> float:
+    import pykka
+
+    done = threading.Event()
+    end = [0.0]
+
+    class PPonger(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> None:
+            message[0].tell((self.actor_ref, "pong"))
+
+    class PPinger(pykka.ThreadingActor):
+        def __init__(self, peer: Any) -> None:
+            super().__init__()
+            self.peer = peer
+            self.left = m
+
+        def on_receive(self, message: Any) -> None:
+            if message[1] == "pong":
+                self.left -= 1
+                if not self.left:
+                    end[0] = time.perf_counter()
+                    done.set()
+                    return
+            self.peer.tell((self.actor_ref, "ping"))
+
+    ponger = PPonger.start()
+    pinger = PPinger.start(ponger)
+    try:
+        start = time.perf_counter()
+        pinger.tell((None, "go"))
+        if not done.wait(timeout):
+            raise TimeoutError("pykka ping-pong did not finish")
+        return m / (end[0] - start)
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+def pykka_ping_pong_ask(m: int) -> float:
+    import pykka
+
+    class PEcho(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> Any:
+            return message
+
+    echo = PEcho.start()
+    try:
+        ask = echo.ask
+        start = time.perf_counter()
+        for i in range(m):
+            ask(i)
+        return m / (time.perf_counter() - start)
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+# ---- the run ----------------------------------------------------------------------------------------
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def best_async(
+    runner: asyncio.Runner, fn: Callable[..., Coroutine[Any, Any, float]], repeat: int, timeout: float, *args: Any
+) -> float:
+    best = 0.0
+    for _ in range(repeat):
+        gc.collect()
+        best = max(best, runner.run(asyncio.wait_for(fn(*args), timeout)))
+    return best
+
+
+def fmt_rate(rate: float) -> str:
+    return f"{rate / 1e6:6.3f} M/s" if rate >= 1e6 else f"{rate / 1e3:6.1f} k/s"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    uvloop_ok = True
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        uvloop_ok = False
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop" if uvloop_ok else "asyncio")
+    p.add_argument("--cpu", type=int, default=0, help="pin the run to this core (-1: do not pin)")
+    p.add_argument("--quick", action="store_true", help="small N and M, one repeat (seconds, for CI)")
+    p.add_argument("-n", type=int, default=None, help="one-way messages (default 2,000,000; quick 100,000)")
+    p.add_argument("-m", type=int, default=None, help="ping-pong round trips (default 500,000; quick 20,000)")
+    p.add_argument("--chunk", type=int, default=1000, help="messages per sender batch (default 1000)")
+    p.add_argument("--repeat", type=int, default=None, help="runs per measurement, best kept (default 3; quick 1)")
+    p.add_argument("--pykka-scale", type=float, default=0.25, help="fraction of N and M Pykka runs (default 0.25)")
+    p.add_argument("--no-pykka", action="store_true", help="skip the Pykka baseline")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per measurement (default 120)")
+    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = p.parse_args(argv)
+    if args.loop == "uvloop" and not uvloop_ok:
+        p.error("uvloop is not installed")
+    args.n = args.n or (100_000 if args.quick else 2_000_000)
+    args.m = args.m or (20_000 if args.quick else 500_000)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pinned = "not pinned"
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+        pinned = f"core {args.cpu}"
+    print(
+        f"ergopy local messaging: loop={args.loop} {pinned} python={sys.version.split()[0]} "
+        f"N={args.n:,} M={args.m:,} chunk={args.chunk} repeat={args.repeat}"
+    )
+    results: dict[str, float] = {}
+    with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        r, t = args.repeat, args.timeout
+        results["bare one-way"] = best_async(runner, bare_one_way, r, t, args.n, args.chunk)
+        results["ergopy one-way"] = best_async(runner, ergopy_one_way, r, t, args.n, args.chunk)
+        results["bare ping-pong"] = best_async(runner, bare_ping_pong, r, t, args.m)
+        results["ergopy ping-pong"] = best_async(runner, ergopy_ping_pong, r, t, args.m)
+    pykka_note = ""
+    if args.no_pykka:
+        pykka_note = "skipped (--no-pykka)"
+    elif not pykka_available():
+        pykka_note = "skipped (pykka not installed: pip install -e '.[bench]')"
+    else:
+        pn = max(1, int(args.n * args.pykka_scale))
+        pm = max(1, int(args.m * args.pykka_scale))
+        gc.collect()
+        results["pykka one-way"] = pykka_one_way(pn, args.chunk, args.timeout)
+        gc.collect()
+        results["pykka ping-pong"] = pykka_ping_pong_tell(pm, args.timeout)
+        gc.collect()
+        results["pykka ask"] = pykka_ping_pong_ask(max(1, pm // 10))
+        pykka_note = f"N={pn:,}, tell ping-pong M={pm:,}, ask M={max(1, pm // 10):,}"
+
+    print()
+    print(f"{'one-way msgs/s':<28}{'ergopy':>14}{'bare loop':>14}{'pykka':>14}{'ergopy/bare':>14}")
+    ow, bow = results["ergopy one-way"], results["bare one-way"]
+    print(
+        f"{'  sender -> receiver':<28}{fmt_rate(ow):>14}{fmt_rate(bow):>14}"
+        f"{fmt_rate(results['pykka one-way']) if 'pykka one-way' in results else '-':>14}{ow / bow:>13.2f}x"
+    )
+    print(f"{'round trips/s':<28}")
+    pp, bpp = results["ergopy ping-pong"], results["bare ping-pong"]
+    print(
+        f"{'  ping-pong (tell)':<28}{fmt_rate(pp):>14}{fmt_rate(bpp):>14}"
+        f"{fmt_rate(results['pykka ping-pong']) if 'pykka ping-pong' in results else '-':>14}{pp / bpp:>13.2f}x"
+    )
+    if "pykka ask" in results:
+        print(f"{'  ask from main thread':<28}{'':>14}{'':>14}{fmt_rate(results['pykka ask']):>14}")
+    print(f"pykka: {pykka_note}")
+    if "pykka one-way" in results:
+        print(
+            f"ergopy / pykka: one-way {ow / results['pykka one-way']:.1f}x, "
+            f"ping-pong {pp / results['pykka ping-pong']:.1f}x"
+        )
+
+    checks = [
+        ("one-way >= 2 M/s", ow >= TARGET_ONE_WAY),
+        ("round trips >= 250 k/s", pp >= TARGET_ROUND_TRIPS),
+        (f"one-way >= {TARGET_RATIO}x bare", ow / bow >= TARGET_RATIO),
+        (f"ping-pong >= {TARGET_RATIO}x bare", pp / bpp >= TARGET_RATIO),
+    ]
+    note = "" if args.loop == "uvloop" and not args.quick else " (targets are for a full uvloop run)"
+    print("targets" + note + ": " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
+    if args.check and not all(ok for _, ok in checks):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
