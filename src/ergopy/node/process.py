@@ -429,11 +429,21 @@ class ProcessRecord:
         self._node.route(self.pid, to, message, self.send_priority)
 
     def make_sender(self) -> Callable[[Any, Any], None]:
-        """A ``send(to, message)`` bound to this process: one call from actor to router."""
+        """A ``send(to, message)`` bound to this process: the router's PID branch, inlined.
+
+        A local PID goes straight to the receiver's ``push``; anything else (a name,
+        an alias, an unknown or stale PID) takes ``Node.route``, which also raises.
+        """
         route = self._node.route
+        lookup = self._node._procs.get  # the node's table of live processes (never rebound)
         pid = self.pid
 
         def send(to: Any, message: Any) -> None:
+            if type(to) is PID:
+                p = lookup(to.id)
+                if p is not None and (p.pid is to or p.pid == to):
+                    p.push(pid, message, self.send_priority)
+                    return
             route(pid, to, message, self.send_priority)
 
         return send
@@ -480,7 +490,7 @@ class ProcessRecord:
 
     async def call(self, to: gen.CallTarget, request: Any, timeout: float | None = None) -> Any:
         self._require(_ACTIVE, "call")
-        if to == self.pid or (self.name is not None and isinstance(to, str) and to == self.name):
+        if self._is_self(to):
             raise gen.NotAllowedError(f"process {self.pid} can not call itself")
         prev = self.state
         self.state = _WAIT
@@ -489,6 +499,17 @@ class ProcessRecord:
         finally:
             if self.state is _WAIT:
                 self.state = prev
+
+    def _is_self(self, to: Any) -> bool:
+        """True if ``to`` addresses this process: its PID, name, ProcessID or one of its aliases."""
+        t = type(to)
+        if t is PID:
+            return bool(to == self.pid)
+        if t is Alias:
+            return to in self.alias_set
+        if t is gen.ProcessID:
+            return self.name is not None and to.name == self.name and to.node in ("", self._node.name)
+        return self.name is not None and isinstance(to, str) and to == self.name
 
     async def inspect(self, pid: PID, *items: str) -> dict[str, str]:
         self._require(_ACTIVE, "inspect")
