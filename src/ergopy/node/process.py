@@ -225,23 +225,21 @@ class ProcessRecord:
         if self.state is not _SLEEP:
             self.scheduled = False
             return
-        self.state = _RUNNING
-        n = len(self.main) + self.hi
+        self.state = running = _RUNNING
         popmain = self.main.popleft
         cb = self.cb_message
         try:
-            while n:
-                n -= 1
+            for _ in range(len(self.main) + self.hi):  # what is queued now, then yield
                 if self.hi:
                     from_, msg = self._pop()
                     r = self._special(msg) if from_ is None else self.behavior._ergo_system(from_, msg)
                 else:
                     from_, msg = popmain()
-                    r = self._special(msg) if from_ is None else cb(from_, msg)
+                    r = cb(from_, msg) if from_ is not None else self._special(msg)
                 if r is not None and isinstance(r, BaseException):
                     self.terminate(r)
                     return
-                if self.state is not _RUNNING:
+                if self.state is not running:
                     if self.state is _ZOMBEE:
                         self.terminate(gen.TERMINATE_REASON_KILL)
                     return
@@ -331,10 +329,13 @@ class ProcessRecord:
         self._node.deliver_response(item.from_, item.ref, await coro, None)
 
     def _exit(self, item: mailbox.Exit) -> Any:
-        """An exit signal: terminate, or hand it to a trapping behaviour as a message."""
+        """An exit signal: terminate, or hand it to a trapping behaviour as a message.
+
+        As in Ergo, only an exit from the parent is untrappable; a ``KILL`` reason is
+        trappable like any other (``node.kill`` does not go through here), so a
+        trapping supervisor hears of a killed child instead of dying with it.
+        """
         from_parent = item.from_ == self.parent_pid and type(item.message) is gen.MessageExitPID
-        if item.reason is gen.TERMINATE_REASON_KILL and type(item.message) is gen.MessageExitPID:
-            return gen.TERMINATE_REASON_KILL
         if self._trap_exit and not from_parent:
             return self.behavior._ergo_system(item.from_, item.message)
         return gen.ExitSignal(item.source, item.reason)
