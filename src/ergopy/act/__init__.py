@@ -1,5 +1,23 @@
 """Behaviours users subclass: ``Actor``, ``Supervisor``, ``Pool``."""
 
 from .actor import Actor
+from .supervisor import (
+    Supervisor,
+    SupervisorChild,
+    SupervisorChildSpec,
+    SupervisorRestart,
+    SupervisorSpec,
+    SupervisorStrategy,
+    SupervisorType,
+)
 
-__all__ = ["Actor"]
+__all__ = [
+    "Actor",
+    "Supervisor",
+    "SupervisorChild",
+    "SupervisorChildSpec",
+    "SupervisorRestart",
+    "SupervisorSpec",
+    "SupervisorStrategy",
+    "SupervisorType",
+]
