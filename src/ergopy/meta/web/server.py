@@ -1,0 +1,202 @@
+"""The web server meta-process: one listening socket serving a handler (aiohttp engine).
+
+``create_web_server`` binds at once, so a bind error is raised there, as Ergo's
+``CreateWebServer`` does; spawning the returned behaviour with ``spawn_meta``
+starts serving. Terminating it closes the listener and idle keep-alive
+connections; upgraded WebSocket connections belong to their own
+meta-processes and end with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from ... import gen
+
+__all__ = ["WebServer", "WebServerOptions", "create_web_server"]
+
+AiohttpHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+DEFAULT_REQUEST_HEADER_TIMEOUT = 15.0  # a client must send its request head within this (slowloris)
+DEFAULT_MAX_LINE_SIZE = 8190  # request line and each header line; larger → 400
+DEFAULT_MAX_FIELD_SIZE = 8190
+
+
+@dataclass(slots=True)
+class WebServerOptions:
+    """Options of ``web.create_web_server``.
+
+    ``port`` 0 picks a free port (read it back from ``server.port``). ``handler``
+    is a ``websocket`` handler, a ``web.Mux``, or an aiohttp-style
+    ``async (request) -> response`` callable. ``ssl`` turns on TLS (``wss://``).
+    ``handshake_timeout``: seconds a new connection has to send its request head.
+    """
+
+    host: str = "localhost"
+    port: int = 0
+    handler: Any = None
+    ssl: ssl.SSLContext | None = None
+    handshake_timeout: float = DEFAULT_REQUEST_HEADER_TIMEOUT
+    backlog: int = 1024
+    max_line_size: int = DEFAULT_MAX_LINE_SIZE
+    max_field_size: int = DEFAULT_MAX_FIELD_SIZE
+
+
+def as_aiohttp_handler(handler: Any) -> AiohttpHandler:
+    """The aiohttp entry point of a handler, a mux, or a plain aiohttp callable."""
+    serve = getattr(handler, "serve_aiohttp", None)
+    if serve is not None:
+        return serve  # type: ignore[no-any-return]
+    if callable(handler):
+        return handler  # type: ignore[no-any-return]
+    raise gen.IncorrectError(f"{handler!r} can not serve HTTP: give a websocket handler, a web.Mux or a callable")
+
+
+class _Server(web.Server):
+    """aiohttp's low-level server, told when its last connection is gone."""
+
+    def __init__(self, handler: AiohttpHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.empty = asyncio.Event()
+        self.empty.set()
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self.empty.clear()
+
+    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        super().connection_lost(handler, exc)
+        task = handler._task_handler
+        if task is not None and not task.done():
+            task.add_done_callback(lambda _t: self._check_empty())  # aiohttp drops it then too
+        else:
+            self._check_empty()
+
+    def _check_empty(self) -> None:
+        if not self.connections:
+            self.empty.set()
+
+
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
+    """One listening socket on the first address of ``host`` (IPv4 first, as clients try it first)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    infos.sort(key=lambda i: 0 if i[0] == socket.AF_INET else 1)
+    if not infos:
+        raise OSError(f"can not resolve {host!r}")
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class WebServer(gen.MetaBehavior):
+    """Made by :func:`create_web_server`; spawn it with ``spawn_meta`` to serve."""
+
+    def __init__(self, options: WebServerOptions, sock: socket.socket) -> None:
+        self.options = options
+        self._sock = sock
+        self.host, self.port = sock.getsockname()[:2]
+        self._entry = as_aiohttp_handler(options.handler)
+        self._lowlevel = _Server(
+            self._dispatch,
+            access_log=None,
+            max_line_size=options.max_line_size,
+            max_field_size=options.max_field_size,
+        )
+        self._server: asyncio.Server | None = None
+        self._meta: gen.MetaProcess | None = None
+        self._stopped = asyncio.Event()
+        self._pending: dict[RequestHandler, asyncio.TimerHandle] = {}
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (``https`` with TLS) of the listening socket."""
+        scheme = "https" if self.options.ssl else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def _listen(self) -> None:
+        self._server = await self._loop.create_server(self._protocol, sock=self._sock, ssl=self.options.ssl)
+
+    def _protocol(self) -> RequestHandler:
+        proto = self._lowlevel()
+        timeout = self.options.handshake_timeout
+        if timeout and timeout > 0:
+            self._pending[proto] = self._loop.call_later(timeout, self._head_timeout, proto)
+        return proto
+
+    def _head_timeout(self, proto: RequestHandler) -> None:
+        """A connection that sent no complete request head in time is cut (slowloris)."""
+        if self._pending.pop(proto, None) is not None and proto.transport is not None:
+            proto.transport.abort()
+
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        timer = self._pending.pop(request.protocol, None)
+        if timer is not None:
+            timer.cancel()
+        return await self._entry(request)
+
+    # ---- meta-process callbacks ----------------------------------------------------------------
+
+    def init(self, process: gen.MetaProcess) -> None:
+        self._meta = process
+        process.log.debug("web server started on %s", self.url)
+
+    async def start(self) -> None:
+        await self._stopped.wait()
+
+    async def terminate(self, reason: BaseException) -> None:
+        """Close the listener and idle connections; wait for upgraded ones to end with their metas."""
+        self._stopped.set()
+        if self._server is not None:
+            self._server.close()
+        for timer in self._pending.values():
+            timer.cancel()
+        for proto in list(self._pending):
+            if proto.transport is not None:
+                proto.transport.abort()
+        self._pending.clear()
+        for proto in list(self._lowlevel.connections):
+            proto.close()  # idle keep-alive ones close now; busy ones when their request ends
+        await self._lowlevel.empty.wait()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def handle_inspect(self, from_: gen.PID, *items: str) -> dict[str, str]:
+        return {"listener": f"{self.host}:{self.port}", "connections": str(len(self._lowlevel.connections))}
+
+
+async def create_web_server(options: WebServerOptions) -> WebServer:
+    """Bind ``options.host:options.port`` now and return the server meta-process behaviour.
+
+    Raises ``OSError`` if the address can not be bound, ``gen.IncorrectError`` if
+    the handler can not serve HTTP.
+    """
+    if options.handler is None:
+        raise gen.IncorrectError("WebServerOptions.handler is required")
+    sock = _bind(options.host, options.port, options.backlog)
+    try:
+        server = WebServer(options, sock)
+        await server._listen()
+    except BaseException:
+        sock.close()
+        raise
+    return server

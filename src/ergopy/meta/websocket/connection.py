@@ -1,0 +1,330 @@
+"""The WebSocket Connection meta-process (server side and client side).
+
+Its ``start()`` sends ``MessageConnect`` to its process, then one ``Message`` per
+data message read, then, whatever ends the connection, ``MessageDisconnect``
+with the close code and reason: in that order, each with the connection's alias
+as ``id``. A ``websocket.Message`` sent to the alias is written to the peer.
+Control frames are answered here (a ping gets its pong) and never delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ... import gen
+from .messages import Message, MessageConnect, MessageDisconnect, MessageType, parse_close_body
+from .options import ConnectionOptions, Limits, SlowConsumerPolicy, handshake_timeout
+from .transport import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, AiohttpTransport, Transport
+
+__all__ = ["Connection", "ConnectError", "SlowConsumerError", "create_connection"]
+
+_TYPES = {1: MessageType.TEXT, 2: MessageType.BINARY}
+_CLOSE_FOR_REASON_DEFAULT = 1011  # an internal error ended the connection
+
+
+class ConnectError(gen.Error):
+    """``create_connection`` could not open the WebSocket (refused, handshake failed, timed out)."""
+
+
+class SlowConsumerError(gen.Error):
+    """The peer stopped reading and more than ``outbound_limit`` bytes waited for it."""
+
+
+class Connection(gen.MetaBehavior):
+    """One WebSocket connection as a meta-process. Made by the handler, or by ``create_connection``."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        process: str,
+        limits: Limits,
+        *,
+        path: str = "/",
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._t = transport
+        self._process_name = process
+        self._limits = limits
+        self._path = path
+        self._query = query
+        self._headers: Mapping[str, str] = headers if headers is not None else {}
+        self._session = session
+        self._meta: gen.MetaProcess | None = None
+        self._to: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._ping_seen = -1
+        self._ping_buffered = 0
+        self._idle_seen = -1
+        self._terminated = False
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.messages_in = 0
+        self.messages_out = 0
+        self.messages_dropped = 0
+
+    # ---- meta-process callbacks -------------------------------------------------------------
+
+    def init(self, process: gen.MetaProcess) -> None:
+        self._meta = process
+        self._to = gen.Atom(self._process_name) if self._process_name else process.parent
+        self._loop = asyncio.get_running_loop()
+        self._closed = self._loop.create_future()
+
+    async def start(self) -> None:
+        meta = self._meta
+        assert meta is not None
+        t = self._t
+        to = self._to
+        alias = meta.id
+        send = meta.send
+        connect = MessageConnect(
+            alias, t.remote_addr, t.local_addr, self._path, self._query, self._headers, t.subprotocol
+        )
+        try:
+            send(to, connect)
+        except gen.Error as e:
+            meta.log.error("unable to send websocket.MessageConnect to %s: %s", to, e)
+            t.abort(1011, "no process for this connection")
+            self._resolve_closed()
+            raise
+        self._arm_timer()
+        try:
+            async with t.running():
+                read = t.read
+                while (m := await read()) is not None:
+                    opcode, body = m
+                    self.bytes_in += len(body)
+                    self.messages_in += 1
+                    try:
+                        send(to, Message(alias, _TYPES[opcode], body))
+                    except gen.Error as e:
+                        meta.log.error("unable to send websocket.Message: %s", e)
+                        t.close(1011, "the process for this connection is gone", wait_reply=False)
+                        raise
+        finally:
+            self._disarm_timer()
+            if self._t.close_code is None:
+                self._t.abort(1006, "")
+            else:
+                self._t.abort()
+            await self._close_session()
+            try:
+                send(to, MessageDisconnect(alias, t.close_code, t.close_reason))
+            except gen.Error as e:
+                meta.log.error("unable to send websocket.MessageDisconnect: %s", e)
+            self._resolve_closed()
+
+    def handle_message(self, from_: gen.PID, message: Any) -> Any:
+        if type(message) is not Message:
+            assert self._meta is not None
+            self._meta.log.error("unsupported message from %s. ignored", from_)
+            return None
+        kind = message.type or OP_TEXT
+        body = message.body
+        if kind in (OP_TEXT, OP_BINARY):
+            t = self._t
+            if t.buffered() > self._limits.outbound_limit:
+                if self._limits.slow_consumer is SlowConsumerPolicy.DROP:
+                    self.messages_dropped += 1
+                    return None
+                t.abort(1008, "slow consumer: outbound queue over its limit")
+                return SlowConsumerError(
+                    f"connection {self._meta.id if self._meta else ''} stopped reading; "
+                    f"more than {self._limits.outbound_limit} bytes were queued for it"
+                )
+            if isinstance(body, str):  # a str body is accepted and sent as UTF-8
+                body = body.encode()
+            t.send(kind, body)
+            self.bytes_out += len(body)
+            self.messages_out += 1
+            return None
+        if kind == OP_CLOSE:
+            code, reason = parse_close_body(body)
+            self._t.close(code, reason)
+            return None
+        if kind in (OP_PING, OP_PONG):
+            if len(body) > 125:
+                assert self._meta is not None
+                self._meta.log.error("invalid control frame: %d bytes (at most 125)", len(body))
+                return None
+            self._t.send(kind, body)
+            return None
+        assert self._meta is not None
+        self._meta.log.error("unsupported message type %r from %s. ignored", kind, from_)
+        return None
+
+    def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+        return gen.UnsupportedError("a websocket connection does not handle calls")
+
+    def handle_inspect(self, from_: gen.PID, *items: str) -> dict[str, str]:
+        t = self._t
+        return {
+            "local": t.local_addr,
+            "remote": t.remote_addr,
+            "process": str(self._to) if self._process_name else "",
+            "bytes in": str(self.bytes_in),
+            "bytes out": str(self.bytes_out),
+            "messages in": str(self.messages_in),
+            "messages out": str(self.messages_out),
+            "messages dropped": str(self.messages_dropped),
+            "queued bytes": str(t.buffered()),
+            "subprotocol": t.subprotocol or "",
+            "compression": str(t.compression).lower(),
+        }
+
+    def terminate(self, reason: BaseException) -> None:
+        """Close the socket: 1000 for a normal end, 1001 on shutdown, 1011 otherwise."""
+        if self._terminated:
+            return
+        self._terminated = True
+        self._disarm_timer()
+        r = gen.unwrap_reason(reason)
+        t = self._t
+        if isinstance(r, SlowConsumerError):
+            t.abort(1008, "slow consumer")
+        elif r is gen.TERMINATE_REASON_NORMAL:
+            t.close(1000, "", wait_reply=False)
+        elif r is gen.TERMINATE_REASON_SHUTDOWN:
+            t.close(1001, "going away", wait_reply=False)
+        else:
+            t.close(_CLOSE_FOR_REASON_DEFAULT, "internal error", wait_reply=False)
+            if self._meta is not None and r is not gen.TERMINATE_REASON_KILL:
+                self._meta.log.error("terminated abnormally: %s", reason)
+        if self._meta is None:
+            # never spawned (spawn_meta failed): nothing else will close the socket
+            t.abort()
+            if self._session is not None:
+                self._session.detach()  # closes the session without awaiting; the socket is gone already
+                self._session = None
+
+    # ---- keepalive and idle ------------------------------------------------------------------
+
+    def _period(self) -> float | None:
+        lim = self._limits
+        periods = [p for p in (lim.ping_interval, lim.idle_timeout) if p]
+        return min(periods) if periods else None
+
+    def _arm_timer(self) -> None:
+        period = self._period()
+        if period and self._loop is not None and not self._terminated:
+            self._timer = self._loop.call_later(period, self._tick)
+
+    def _disarm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _tick(self) -> None:
+        """Runs every period: send a ping to a quiet peer; drop one that stays silent; close idle ones."""
+        self._timer = None
+        t = self._t
+        lim = self._limits
+        activity = t.activity + self.messages_out
+        if lim.idle_timeout and activity == self._idle_seen:
+            t.close(1000, "idle timeout")
+            return
+        self._idle_seen = activity
+        if lim.ping_interval:
+            if self._ping_seen >= 0:
+                # a ping is out: the peer is alive if anything arrived, or if it is still
+                # taking our output (a big send in progress delays its pong, not its life)
+                buffered = t.buffered()
+                alive = t.activity != self._ping_seen or buffered < self._ping_buffered
+                if not alive and lim.ping_timeout:
+                    t.abort(1011, "keepalive ping timeout")
+                    return
+                self._ping_seen = -1
+            else:
+                self._ping_seen = t.activity
+                self._ping_buffered = t.buffered()
+                t.send(OP_PING, b"")
+                if lim.ping_timeout and self._loop is not None:
+                    self._timer = self._loop.call_later(lim.ping_timeout, self._tick)
+                    return
+        self._arm_timer()
+
+    # ---- ending --------------------------------------------------------------------------------
+
+    def _resolve_closed(self) -> None:
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has ended (the handler keeps its HTTP request open until then)."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+
+    async def _close_session(self) -> None:
+        s = self._session
+        if s is not None:
+            self._session = None
+            with contextlib.suppress(Exception):
+                await s.close()
+
+
+async def create_connection(options: ConnectionOptions) -> Connection:
+    """Dial ``options.url`` and return the connection meta-process behaviour to ``spawn_meta``.
+
+    Raises ``ConnectError`` if the connection or the handshake fails or takes
+    longer than ``handshake_timeout``. If ``spawn_meta`` then fails, call
+    ``conn.terminate(err)`` to close the socket.
+    """
+    url = options.url
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ConnectError(f"unsupported URL {url!r}: expected ws:// or wss://")
+    timeout = handshake_timeout(options.handshake_timeout)
+    session = aiohttp.ClientSession()
+    try:
+        async with asyncio.timeout(timeout):
+            ws = await session.ws_connect(
+                url,
+                protocols=tuple(options.subprotocols or ()),
+                headers=dict(options.headers or {}),
+                autoclose=False,
+                autoping=False,
+                compress=15 if options.enable_compression else 0,
+                max_msg_size=options.max_message_size,
+                decode_text=False,
+                ssl=options.ssl if options.ssl is not None else True,
+            )
+    except TimeoutError:
+        await session.close()
+        raise ConnectError(f"unable to connect to {url}: handshake timed out after {timeout} s") from None
+    except (aiohttp.ClientError, OSError, ValueError) as e:
+        await session.close()
+        raise ConnectError(f"unable to connect to {url}: {e}") from e
+    except BaseException:
+        await session.close()
+        raise
+    writer = ws._writer
+    transport = writer.transport
+    t = AiohttpTransport(
+        ws._reader,
+        transport,
+        client=True,
+        compress=writer.compress,
+        no_takeover=writer.notakeover,
+        subprotocol=ws.protocol,
+        loop=asyncio.get_running_loop(),
+    )
+    response_headers = dict(ws._response.headers) if getattr(ws, "_response", None) is not None else {}
+    return Connection(
+        t,
+        options.process,
+        options.limits(),
+        path=parts.path or "/",
+        query=parts.query,
+        headers=response_headers,
+        session=session,
+    )
