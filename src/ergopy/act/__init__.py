@@ -1,6 +1,7 @@
 """Behaviours users subclass: ``Actor``, ``Supervisor``, ``Pool``."""
 
 from .actor import Actor
+from .pool import Pool, PoolOptions
 from .supervisor import (
     Supervisor,
     SupervisorChild,
@@ -13,6 +14,8 @@ from .supervisor import (
 
 __all__ = [
     "Actor",
+    "Pool",
+    "PoolOptions",
     "Supervisor",
     "SupervisorChild",
     "SupervisorChildSpec",

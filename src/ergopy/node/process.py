@@ -475,6 +475,12 @@ class ProcessRecord:
     def send_response_error(self, to: PID, ref: Ref, error: BaseException) -> None:
         self._node.deliver_response(to, ref, None, error)
 
+    def forward(self, to: gen.SendTarget, from_: PID, message: Any) -> None:
+        self._node.route(from_, to, message, _NORMAL)
+
+    def forward_call(self, to: gen.CallTarget, from_: PID, ref: Ref, request: Any) -> None:
+        self._node.route(None, to, mailbox.Request(from_, ref, request), _NORMAL)
+
     async def spawn(self, factory: gen.Factory, options: ProcessOptions | None = None, *args: Any) -> PID:
         self._require(_ACTIVE | _INIT, "spawn")
         return await self._node.spawn_process(factory, options, args, parent=self)
