@@ -1,0 +1,439 @@
+"""Meta-processes: an alias, a parent, a start() task and a mailbox handler running concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import receive
+
+import ergopy
+from ergopy import act, gen
+
+
+class Host(act.Actor):
+    """A parent process: runs callables sent to it (reporting ``("ok", result)`` or
+    ``("error", exc)``), puts ``(from_, message)`` of any other message into its queue."""
+
+    def init(self, queue: asyncio.Queue[Any]) -> None:
+        self.queue = queue
+
+    def handle_message(self, from_: gen.PID, message: Any) -> Any:
+        if callable(message):
+            try:
+                result = message(self)
+            except gen.Error as e:
+                self.queue.put_nowait(("error", e))
+                return None
+            if isinstance(result, BaseException):
+                return result  # ends the host with it
+            self.queue.put_nowait(("ok", result))
+            return None
+        self.queue.put_nowait((from_, message))
+        return None
+
+
+class Meta(gen.MetaBehavior):
+    """Reports to ``queue``. ``start`` waits for ``finish`` (set by ``terminate``), then
+    returns, or raises ``start_error``. Callables sent to it run with the behaviour."""
+
+    def __init__(self, queue: asyncio.Queue[Any], start_error: BaseException | None = None) -> None:
+        self.queue = queue
+        self.start_error = start_error
+        self.finish = asyncio.Event()
+        self.terminations: list[BaseException] = []
+
+    def init(self, process: gen.MetaProcess) -> None:
+        self.process = process
+
+    async def start(self) -> None:
+        self.queue.put_nowait("started")
+        await self.finish.wait()
+        if self.start_error is not None:
+            raise self.start_error
+
+    def handle_message(self, from_: gen.PID, message: Any) -> Any:
+        if callable(message):
+            return message(self)
+        self.queue.put_nowait(("meta got", from_, message))
+        return None
+
+    def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+        if request == "stop":
+            return gen.ReplyAndStop("bye")
+        return ("meta reply", request)
+
+    def handle_inspect(self, from_: gen.PID, *items: str) -> dict[str, str]:
+        return {"items": ",".join(items)}
+
+    def terminate(self, reason: BaseException) -> None:
+        self.terminations.append(reason)
+        self.queue.put_nowait(("terminated", reason))
+        self.finish.set()
+
+
+async def host(node: ergopy.Node) -> tuple[gen.PID, asyncio.Queue[Any]]:
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    return await node.spawn(Host, None, q), q
+
+
+async def run_in(node: ergopy.Node, q: asyncio.Queue[Any], pid: gen.PID, action: Callable[[Any], Any]) -> Any:
+    """Run ``action(actor)`` inside ``pid``; return its result or raise its error."""
+    node.send(pid, action)
+    kind, value = await receive(q)
+    if kind == "error":
+        raise value
+    assert kind == "ok", (kind, value)
+    return value
+
+
+async def spawn_meta(
+    node: ergopy.Node, behavior: gen.MetaBehavior, options: gen.MetaOptions | None = None
+) -> tuple[gen.PID, asyncio.Queue[Any], gen.Alias]:
+    """A host process and a meta-process it spawned."""
+    pid, q = await host(node)
+    alias = await run_in(node, q, pid, lambda a: a.spawn_meta(behavior, options or gen.MetaOptions()))
+    return pid, q, alias
+
+
+async def started(node: ergopy.Node, **kw: Any) -> tuple[gen.PID, asyncio.Queue[Any], gen.Alias, Meta]:
+    """A host, a running ``Meta`` (its start() has begun) and the meta's queue."""
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    meta = Meta(mq, **kw)
+    pid, q, alias = await spawn_meta(node, meta)
+    assert await receive(mq) == "started"
+    return pid, q, alias, meta
+
+
+# ---- spawning ----------------------------------------------------------------------------------------
+
+
+async def test_spawn_meta_returns_an_alias_owned_by_the_parent(node: ergopy.Node) -> None:
+    pid, _, alias, _ = await started(node)
+    assert type(alias) is gen.Alias
+    assert str(alias).startswith("Alias#<")
+    assert node.process_info(pid)["metas"] == [str(alias)]
+    assert node.meta_info(alias)["parent"] == pid
+
+
+async def test_init_gets_the_meta_process_with_id_and_parent(node: ergopy.Node) -> None:
+    pid, _, alias, meta = await started(node)
+    assert meta.process.id == alias
+    assert meta.process.parent == pid
+
+
+async def test_init_raising_makes_spawn_meta_raise_and_registers_nothing(node: ergopy.Node) -> None:
+    class Refuses(gen.MetaBehavior):
+        def init(self, process: gen.MetaProcess) -> None:
+            raise gen.IncorrectError("no")
+
+    pid, q = await host(node)
+    with pytest.raises(gen.IncorrectError):
+        await run_in(node, q, pid, lambda a: a.spawn_meta(Refuses(), gen.MetaOptions()))
+    assert node.process_info(pid)["metas"] == []
+    assert node.stats()["metas"] == 0 and node.stats()["aliases"] == 0
+
+
+async def test_async_init_is_refused(node: ergopy.Node) -> None:
+    class AsyncInit(gen.MetaBehavior):
+        async def init(self, process: gen.MetaProcess) -> None:  # type: ignore[override]
+            pass
+
+    pid, q = await host(node)
+    with pytest.raises(gen.UnsupportedError):
+        await run_in(node, q, pid, lambda a: a.spawn_meta(AsyncInit(), gen.MetaOptions()))
+    assert node.stats()["metas"] == 0
+
+
+async def test_spawn_meta_of_non_meta_behaviour_raises_unsupported(node: ergopy.Node) -> None:
+    pid, q = await host(node)
+    with pytest.raises(gen.UnsupportedError):
+        await run_in(node, q, pid, lambda a: a.spawn_meta(object(), gen.MetaOptions()))
+
+
+async def test_meta_spawned_in_parent_init_runs(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+
+    class SpawnsInInit(act.Actor):
+        def init(self) -> None:
+            self.spawn_meta(Meta(mq))
+
+    await node.spawn(SpawnsInInit)
+    assert await receive(mq) == "started"
+
+
+async def test_meta_spawn_makes_a_sibling_under_the_same_parent(node: ergopy.Node) -> None:
+    pid, _, alias, meta = await started(node)
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    sibling = meta.process.spawn(Meta(mq))
+    assert await receive(mq) == "started"
+    assert node.meta_info(sibling)["parent"] == pid
+    assert sorted(node.process_info(pid)["metas"]) == sorted([str(alias), str(sibling)])
+
+
+# ---- start() and the mailbox handler -------------------------------------------------------------------
+
+
+async def test_start_runs_concurrently_with_handle_message(node: ergopy.Node) -> None:
+    _pid, _, alias, meta = await started(node)
+    node.send(alias, "while start runs")
+    assert await receive(meta.queue) == ("meta got", node.pid, "while start runs")
+    assert not meta.terminations
+
+
+async def test_start_returning_terminates_normally_once(node: ergopy.Node) -> None:
+    _pid, _, alias, meta = await started(node)
+    node.send(alias, lambda m: m.finish.set())
+    assert await receive(meta.queue) == ("terminated", gen.TERMINATE_REASON_NORMAL)
+    await node.stop()
+    assert meta.terminations == [gen.TERMINATE_REASON_NORMAL]
+
+
+async def test_start_raising_terminates_with_the_exception_once(node: ergopy.Node) -> None:
+    err = RuntimeError("start failed")
+    _pid, _, alias, meta = await started(node, start_error=err)
+    node.send(alias, lambda m: m.finish.set())
+    assert await receive(meta.queue) == ("terminated", err)
+    await node.stop()
+    assert meta.terminations == [err]
+
+
+async def test_handle_message_returning_a_reason_terminates_once_and_ends_start(node: ergopy.Node) -> None:
+    err = RuntimeError("never raised by start")
+    _pid, _, alias, meta = await started(node, start_error=err)
+    node.send(alias, lambda m: gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(meta.queue) == ("terminated", gen.TERMINATE_REASON_SHUTDOWN)
+    await node.stop()
+    assert meta.terminations == [gen.TERMINATE_REASON_SHUTDOWN]
+
+
+async def test_handle_message_raising_terminates_with_the_exception(node: ergopy.Node) -> None:
+    _pid, _, alias, meta = await started(node)
+    err = ValueError("handler failed")
+
+    def fail(m: Meta) -> None:
+        raise err
+
+    node.send(alias, fail)
+    assert await receive(meta.queue) == ("terminated", err)
+    await node.stop()
+    assert meta.terminations == [err]
+
+
+async def test_start_that_ignores_terminate_is_cancelled(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Stubborn(Meta):
+        async def start(self) -> None:
+            self.queue.put_nowait("started")
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.queue.put_nowait("cancelled")
+                raise
+
+    meta = Stubborn(mq)
+    _pid, _, alias = await spawn_meta(node, meta)
+    assert await receive(mq) == "started"
+    node.send(alias, lambda m: gen.TERMINATE_REASON_NORMAL)
+    assert await receive(mq) == ("terminated", gen.TERMINATE_REASON_NORMAL)
+    assert await receive(mq) == "cancelled"
+    await node.stop()
+    assert meta.terminations == [gen.TERMINATE_REASON_NORMAL]
+
+
+async def test_async_handle_message_is_awaited(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+
+    class AsyncMeta(Meta):
+        async def handle_message(self, from_: gen.PID, message: Any) -> Any:  # type: ignore[override]
+            await asyncio.sleep(0)
+            self.queue.put_nowait(("async got", message))
+
+    _pid, _, alias = await spawn_meta(node, AsyncMeta(mq))
+    assert await receive(mq) == "started"
+    node.send(alias, 1)
+    node.send(alias, 2)
+    assert [await receive(mq), await receive(mq)] == [("async got", 1), ("async got", 2)]
+
+
+async def test_meta_mailbox_full_raises_meta_mailbox_full(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    _pid, _, alias = await spawn_meta(node, Meta(mq), gen.MetaOptions(mailbox_size=1))
+    node.send(alias, 1)
+    with pytest.raises(gen.MetaMailboxFullError):
+        node.send(alias, 2)
+
+
+async def test_messages_to_a_terminated_meta_raise_process_unknown(node: ergopy.Node) -> None:
+    _pid, _, alias, meta = await started(node)
+    node.send(alias, lambda m: gen.TERMINATE_REASON_NORMAL)
+    await receive(meta.queue)
+    with pytest.raises(gen.ProcessUnknownError):
+        node.send(alias, "late")
+
+
+# ---- calls and inspect -----------------------------------------------------------------------------
+
+
+async def test_handle_call_on_a_meta_replies(node: ergopy.Node) -> None:
+    _pid, _, alias, _meta = await started(node)
+    assert await node.call(alias, "ping") == ("meta reply", "ping")
+
+
+async def test_default_meta_handle_call_replies_with_unsupported_as_value(node: ergopy.Node) -> None:
+    class Plain(gen.MetaBehavior):
+        pass
+
+    _pid, _, alias = await spawn_meta(node, Plain())
+    assert isinstance(await node.call(alias, "x"), gen.UnsupportedError)
+
+
+async def test_reply_and_stop_from_a_meta_replies_then_terminates(node: ergopy.Node) -> None:
+    _pid, _, alias, meta = await started(node)
+    assert await node.call(alias, "stop") == "bye"
+    assert await receive(meta.queue) == ("terminated", gen.TERMINATE_REASON_NORMAL)
+
+
+async def test_inspect_meta_returns_handle_inspect(node: ergopy.Node) -> None:
+    _pid, _q, alias, _meta = await started(node)
+    assert await node.inspect_meta(alias, "a", "b") == {"items": "a,b"}
+
+
+async def test_inspect_meta_of_a_process_alias_raises_meta_unknown(node: ergopy.Node) -> None:
+    pid, q = await host(node)
+    alias = await run_in(node, q, pid, lambda a: a.create_alias())
+    with pytest.raises(gen.MetaUnknownError):
+        await node.inspect_meta(alias)
+
+
+# ---- sending from a meta ----------------------------------------------------------------------------
+
+
+async def test_meta_sends_with_its_parent_pid_as_from(node: ergopy.Node) -> None:
+    pid, q, _alias, meta = await started(node)
+    meta.process.send(pid, "to my parent")
+    assert await receive(q) == (pid, "to my parent")
+
+
+async def test_meta_sends_to_other_processes_as_its_parent(node: ergopy.Node) -> None:
+    pid, _, _alias, meta = await started(node)
+    other, other_q = await host(node)
+    meta.process.send(other, "hello")
+    assert await receive(other_q) == (pid, "hello")
+
+
+# ---- ending -------------------------------------------------------------------------------------------
+
+
+async def test_send_exit_meta_terminates_with_exactly_that_reason(node: ergopy.Node) -> None:
+    pid, q, alias, meta = await started(node)
+    err = RuntimeError("ttt")
+    await run_in(node, q, pid, lambda a: a.send_exit_meta(alias, err))
+    assert await receive(meta.queue) == ("terminated", err)
+
+
+async def test_send_exit_meta_errors(node: ergopy.Node) -> None:
+    pid, q, alias, _meta = await started(node)
+    err = gen.TERMINATE_REASON_NORMAL
+    with pytest.raises(gen.IncorrectError):
+        await run_in(node, q, pid, lambda a: a.send_exit_meta(alias, None))
+    with pytest.raises(gen.AliasUnknownError):
+        await run_in(node, q, pid, lambda a: a.send_exit_meta(gen.Alias(node.name, node.creation, (1, 2, 3)), err))
+    own = await run_in(node, q, pid, lambda a: a.create_alias())
+    with pytest.raises(gen.MetaUnknownError):
+        await run_in(node, q, pid, lambda a: a.send_exit_meta(own, err))
+
+
+@pytest.mark.parametrize(
+    "reason", [gen.TERMINATE_REASON_NORMAL, gen.TERMINATE_REASON_SHUTDOWN, RuntimeError("parent failed")]
+)
+async def test_parent_termination_terminates_metas_with_its_reason(node: ergopy.Node, reason: BaseException) -> None:
+    pid, _q, alias, meta = await started(node)
+    node.send(pid, lambda a: reason)
+    assert await receive(meta.queue) == ("terminated", reason)
+    with pytest.raises(gen.ProcessUnknownError):
+        node.send(alias, "late")
+
+
+async def test_parent_kill_terminates_metas_with_kill(node: ergopy.Node) -> None:
+    pid, _q, _alias, meta = await started(node)
+    node.kill(pid)
+    assert await receive(meta.queue) == ("terminated", gen.TERMINATE_REASON_KILL)
+
+
+async def test_parent_exit_signal_terminates_metas_with_the_unwrapped_reason(node: ergopy.Node) -> None:
+    pid, _q, _alias, meta = await started(node)
+    err = RuntimeError("exit")
+    node.send_exit(pid, err)
+    assert await receive(meta.queue) == ("terminated", err)
+
+
+async def test_metas_of_a_failed_init_are_terminated_with_its_error(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    err = ValueError("init failed")
+
+    class SpawnsThenFails(act.Actor):
+        def init(self) -> None:
+            self.spawn_meta(Meta(mq))
+            raise err
+
+    with pytest.raises(ValueError):
+        await node.spawn(SpawnsThenFails)
+    assert await receive(mq) == ("terminated", err)
+
+
+async def test_node_stop_terminates_metas_with_shutdown(node: ergopy.Node) -> None:
+    _pid, _q, _alias, meta = await started(node)
+    await node.stop()
+    assert meta.terminations == [gen.TERMINATE_REASON_SHUTDOWN]
+
+
+# ---- watchers of the alias ----------------------------------------------------------------------------
+
+
+async def test_monitor_of_meta_alias_gets_down_alias_with_the_reason(node: ergopy.Node) -> None:
+    _pid, _q, alias, _meta = await started(node)
+    watcher, wq = await host(node)
+    await run_in(node, wq, watcher, lambda a: a.monitor(alias))
+    err = RuntimeError("ttt")
+    node.send_exit_meta(alias, err)
+    assert await receive(wq) == (node.pid, gen.MessageDownAlias(alias, err))
+
+
+async def test_monitor_of_meta_alias_gets_normal_when_start_returns(node: ergopy.Node) -> None:
+    _pid, _q, alias, _meta = await started(node)
+    watcher, wq = await host(node)
+    await run_in(node, wq, watcher, lambda a: a.monitor(alias))
+    node.send(alias, lambda m: m.finish.set())
+    assert await receive(wq) == (node.pid, gen.MessageDownAlias(alias, gen.TERMINATE_REASON_NORMAL))
+
+
+async def test_trapped_link_to_meta_alias_gets_exit_alias(node: ergopy.Node) -> None:
+    _pid, _q, alias, _meta = await started(node)
+    watcher, wq = await host(node)
+    await run_in(node, wq, watcher, lambda a: a.set_trap_exit(True))
+    await run_in(node, wq, watcher, lambda a: a.link(alias))
+    node.send(alias, lambda m: m.finish.set())
+    assert await receive(wq) == (node.pid, gen.MessageExitAlias(alias, gen.TERMINATE_REASON_NORMAL))
+
+
+async def test_parent_may_link_to_its_own_meta(node: ergopy.Node) -> None:
+    pid, q, alias, _meta = await started(node)
+    await run_in(node, q, pid, lambda a: a.set_trap_exit(True))
+    await run_in(node, q, pid, lambda a: a.link(alias))
+    err = RuntimeError("meta failed")
+    node.send_exit_meta(alias, err)
+    assert await receive(q) == (node.pid, gen.MessageExitAlias(alias, err))
+
+
+async def test_untrapped_link_to_meta_alias_terminates_the_watcher(node: ergopy.Node) -> None:
+    pid, q, alias, _meta = await started(node)
+    watcher, wq = await host(node)
+    await run_in(node, wq, watcher, lambda a: a.link(alias))
+    await run_in(node, q, pid, lambda a: a.monitor(watcher))
+    err = RuntimeError("meta failed")
+    node.send_exit_meta(alias, err)
+    assert await receive(q) == (watcher, gen.MessageDownPID(watcher, err))
