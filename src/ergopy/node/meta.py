@@ -123,6 +123,17 @@ class MetaRecord:
     def send_response(self, to: PID, ref: Ref, value: Any) -> None:
         self._node.deliver_response(to, ref, value, None)
 
+    def backlog(self, to: gen.SendTarget) -> int:
+        """How many messages wait in the main queue of the local process ``to`` (0 if unknown)."""
+        p = self._node.resolve(to)
+        return len(p.main) if p is not None else 0
+
+    async def wait_backlog(self, to: gen.SendTarget, high: int, low: int) -> None:
+        """Flow control: if more than ``high`` messages wait at ``to``, wait until at most ``low`` do."""
+        p = self._node.resolve(to)
+        if p is not None and len(p.main) > high:
+            await p.wait_drained(low)
+
     def spawn(self, behavior: gen.MetaBehavior, options: MetaOptions | None = None) -> Alias:
         """Spawn a sibling meta-process under the same parent process."""
         if self.state is MetaState.TERMINATED:

@@ -149,6 +149,20 @@ class Node:
     def lookup_name(self, name: str) -> ProcessRecord | None:
         return self._names.get(name)
 
+    def resolve(self, to: Any) -> ProcessRecord | None:
+        """The local process a PID, name or ProcessID names (None if none, or if it is an alias)."""
+        t = type(to)
+        if t is PID:
+            return self.lookup_pid(to)
+        if t is str or t is Atom:
+            return self._names.get(to)
+        if t is ProcessID and (not to.node or to.node == self._name):
+            return self._names.get(to.name)
+        if t is Alias:
+            r = self._aliases.get(to)
+            return r if isinstance(r, ProcessRecord) else None
+        return None
+
     def alias_exists(self, alias: Alias) -> bool:
         return alias in self._aliases
 

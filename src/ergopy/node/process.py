@@ -80,6 +80,7 @@ class ProcessRecord:
         "behavior",
         "cb_message",
         "done",
+        "drained",
         "events",
         "hi",
         "leader",
@@ -128,6 +129,8 @@ class ProcessRecord:
         self.cb_message: Callable[[PID, Any], Any] = behavior.handle_message
         self.task: asyncio.Task[None] | None = None
         self.done: asyncio.Future[None] = self._loop.create_future()
+        # (threshold, future): woken when the main queue is down to threshold (flow control)
+        self.drained: list[tuple[int, asyncio.Future[None]]] | None = None
         self.send_priority = options.send_priority
         self._trap_exit = False
         self._env = env
@@ -147,6 +150,7 @@ class ProcessRecord:
         """Queue a message; raises ``ProcessTerminatedError`` or ``MailboxFullError``."""
         # The hot path: priority NORMAL, no mailbox bound, alive. Identity tests only:
         # ``state & flag`` on an IntFlag runs enum.py code (~0.6 us a message).
+        # make_sender inlines these lines: change both together.
         if priority is _NORMAL and not self.mailbox_size and self.state is not _TERMINATED:
             self.main.append((from_, message))
             if not self.scheduled:
@@ -247,10 +251,36 @@ class ProcessRecord:
             self.terminate(e, failed=True)
             return
         self.state = _SLEEP
+        if self.drained is not None:
+            self._wake_drained()
         if self.main or self.hi:
             self._loop.call_soon(self._drain)
         else:
             self.scheduled = False
+
+    def wait_drained(self, threshold: int) -> asyncio.Future[None]:
+        """A future done when the main queue holds at most ``threshold`` messages (or the process ends)."""
+        fut: asyncio.Future[None] = self._loop.create_future()
+        if len(self.main) <= threshold or self.state & _TERMINATED:
+            fut.set_result(None)
+            return fut
+        if self.drained is None:
+            self.drained = []
+        self.drained.append((threshold, fut))
+        return fut
+
+    def _wake_drained(self, everyone: bool = False) -> None:
+        assert self.drained is not None
+        n = len(self.main)
+        keep = []
+        for threshold, fut in self.drained:
+            if fut.done():
+                continue
+            if everyone or n <= threshold:
+                fut.set_result(None)
+            else:
+                keep.append((threshold, fut))
+        self.drained = keep or None
 
     async def _drain_async(self) -> None:
         """Handle messages while there are any (behaviours with async callbacks)."""
@@ -276,6 +306,8 @@ class ProcessRecord:
                             self.terminate(gen.TERMINATE_REASON_KILL)
                         return
                 self.state = _SLEEP
+                if self.drained is not None:
+                    self._wake_drained()
                 if not (self.main or self.hi):
                     break
                 await asyncio.sleep(0)  # fairness: let connections and other processes run
@@ -357,6 +389,8 @@ class ProcessRecord:
         self.urgent.clear()
         self.system.clear()
         self.hi = 0
+        if self.drained is not None:
+            self._wake_drained(everyone=True)
         self._node.unregister_process(self, gen.unwrap_reason(reason))
         try:
             r = self.behavior._ergo_terminate(reason)
@@ -443,7 +477,13 @@ class ProcessRecord:
             if type(to) is PID:
                 p = lookup(to.id)
                 if p is not None and (p.pid is to or p.pid == to):
-                    p.push(pid, message, self.send_priority)
+                    priority = self.send_priority
+                    if priority is _NORMAL and not p.mailbox_size and p.state is not _TERMINATED:
+                        p.main.append((pid, message))  # push's fast path, inlined
+                        if not p.scheduled:
+                            p._schedule()
+                    else:
+                        p.push(pid, message, priority)
                     return
             route(pid, to, message, self.send_priority)
 

@@ -98,6 +98,8 @@ class Connection(gen.MetaBehavior):
             self._resolve_closed()
             raise
         self._arm_timer()
+        high = self._limits.mailbox_high_water
+        check = max(1, min(64, high // 4)) if high > 0 else 0
         try:
             async with t.running():
                 read = t.read
@@ -111,6 +113,10 @@ class Connection(gen.MetaBehavior):
                         meta.log.error("unable to send websocket.Message: %s", e)
                         t.close(1011, "the process for this connection is gone", wait_reply=False)
                         raise
+                    if check and self.messages_in % check == 0:
+                        # Flood control: while the worker is behind, stop reading; the
+                        # socket's buffers fill and TCP slows the sender down.
+                        await meta.wait_backlog(to, high, high // 2)
         finally:
             self._disarm_timer()
             if self._t.close_code is None:
