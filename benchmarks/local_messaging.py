@@ -346,13 +346,18 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
-def best_async(
-    runner: asyncio.Runner, fn: Callable[..., Coroutine[Any, Any, float]], repeat: int, timeout: float, *args: Any
-) -> float:
-    best = 0.0
+def best_interleaved(
+    runner: asyncio.Runner,
+    fns: dict[str, Callable[[], Coroutine[Any, Any, float]]],
+    repeat: int,
+    timeout: float,
+) -> dict[str, float]:
+    """Run each measurement ``repeat`` times, alternating them (so drift hits all alike); keep the best."""
+    best = dict.fromkeys(fns, 0.0)
     for _ in range(repeat):
-        gc.collect()
-        best = max(best, runner.run(asyncio.wait_for(fn(*args), timeout)))
+        for name, fn in fns.items():
+            gc.collect()
+            best[name] = max(best[name], runner.run(asyncio.wait_for(fn(), timeout)))
     return best
 
 
@@ -399,11 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: dict[str, float] = {}
     with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
-        r, t = args.repeat, args.timeout
-        results["bare one-way"] = best_async(runner, bare_one_way, r, t, args.n, args.chunk)
-        results["ergopy one-way"] = best_async(runner, ergopy_one_way, r, t, args.n, args.chunk)
-        results["bare ping-pong"] = best_async(runner, bare_ping_pong, r, t, args.m)
-        results["ergopy ping-pong"] = best_async(runner, ergopy_ping_pong, r, t, args.m)
+        n, m, chunk = args.n, args.m, args.chunk
+        fns: dict[str, Callable[[], Coroutine[Any, Any, float]]] = {
+            "bare one-way": lambda: bare_one_way(n, chunk),
+            "ergopy one-way": lambda: ergopy_one_way(n, chunk),
+            "bare ping-pong": lambda: bare_ping_pong(m),
+            "ergopy ping-pong": lambda: ergopy_ping_pong(m),
+        }
+        results.update(best_interleaved(runner, fns, args.repeat, args.timeout))
     pykka_note = ""
     if args.no_pykka:
         pykka_note = "skipped (--no-pykka)"
