@@ -59,6 +59,8 @@ class Atom(str):
     __slots__ = ()
 
     def __new__(cls, value: str = "") -> Atom:
+        if type(value) is Atom:
+            return value  # str.__new__ would take the quoted __str__ of an Atom
         if len(value) > _MAX_ATOM_BYTES // 4 and len(value.encode()) > _MAX_ATOM_BYTES:
             raise ValueError(f"too long Atom (max: {_MAX_ATOM_BYTES}): {value[:40]!r}...")
         return super().__new__(cls, value)
