@@ -197,7 +197,7 @@ class AiohttpTransport(Transport):
             return
         self._out = []
         self._out_bytes = 0
-        if not self._closed:
+        if not self._closed and not self._transport.is_closing():
             if len(out) == 1:
                 self._transport.write(out[0])
             else:
