@@ -62,6 +62,8 @@ def _check_name(name: str) -> Atom:
         raise gen.IncorrectError(f"too short node name {name!r}")
     if not host:
         raise gen.IncorrectError(f"too short host name {name!r}")
+    if len(name.encode()) > 255:  # Ergo's limit for an Atom
+        raise gen.IncorrectError(f"too long node name {name[:40]!r}... (max: 255 bytes)")
     return Atom(name)
 
 
@@ -634,15 +636,36 @@ class Node:
             self._log.warning("%d %s did not terminate within %s s", len(still), what, timeout)
 
     async def _settle(self, timeout: float) -> None:
-        """Let processes handle what is queued (e.g. the disconnects of closed connections)."""
+        """Let processes handle what is queued (e.g. the disconnects of closed connections).
+
+        Each process is marked the first time it is seen busy: the settle waits until the
+        messages queued at that moment are handled, not for what arrives later, so a
+        process that keeps sending to itself does not hold up the stop for ``timeout``.
+        """
         deadline = self.loop.time() + timeout
+        marks: dict[ProcessRecord, list[tuple[Any, Any]]] = {}
         spins = 0
-        while any(p.scheduled and not p.state & ProcessState.TERMINATED for p in self._procs.values()):
+        while self._unsettled(marks):
             if self.loop.time() > deadline:
                 return
             spins += 1
             # a bounded poll: first a few loop turns, then short sleeps for async handlers
             await asyncio.sleep(0 if spins < 100 else 0.005)
+
+    def _unsettled(self, marks: dict[ProcessRecord, list[tuple[Any, Any]]]) -> bool:
+        """True while some process still holds a message it had when first seen busy."""
+        for p in list(self._procs.values()):
+            if p.state & ProcessState.TERMINATED:
+                continue
+            mark = marks.get(p)
+            if mark is None:
+                if not p.scheduled or not (p.urgent or p.system or p.main):
+                    continue  # idle, or finishing an async callback with nothing queued
+                # the last queued item of each queue: FIFO, so once it is gone, so is all before it
+                mark = marks[p] = [(q, q[-1]) for q in (p.urgent, p.system, p.main) if q]
+            if any(any(x is last for x in q) for q, last in mark):
+                return True
+        return False
 
 
 async def start_node(name: str, options: NodeOptions | None = None) -> Node:

@@ -138,6 +138,12 @@ class Handler(gen.MetaBehavior):
         if request.method != "GET":
             self._log_error("can not upgrade to websocket: method %s not allowed", request.method)
             return web.Response(status=405, text="Method Not Allowed", headers={"Allow": "GET"})
+        if request.headers.get("Sec-WebSocket-Version", "").strip() != "13":
+            # RFC 6455 §4.4 (and gorilla): only version 13; aiohttp would also take drafts 7 and 8
+            self._log_error("can not upgrade to websocket: unsupported Sec-WebSocket-Version")
+            return web.Response(
+                status=400, text="Bad Request: unsupported WebSocket version", headers={"Sec-WebSocket-Version": "13"}
+            )
         if not self._origin_ok(req):
             return web.Response(status=403, text="Forbidden: cross-origin WebSocket upgrade")
         opts = self.options
@@ -154,7 +160,7 @@ class Handler(gen.MetaBehavior):
                 await ws.prepare(request)
         except web.HTTPException as e:
             self._log_error("can not upgrade to websocket: %s", e.text or e.reason)
-            return e
+            return web.Response(status=e.status, text=e.text, headers=e.headers)  # returning e is deprecated
         except TimeoutError:
             self._log_error("can not upgrade to websocket: handshake timed out after %s s", self._timeout)
             if request.transport is not None:
