@@ -30,6 +30,7 @@ from ..gen import (
     Ref,
 )
 from . import mailbox
+from .application import Applications
 from .events import Events
 from .log import SourceLog
 from .meta import MetaRecord
@@ -93,6 +94,7 @@ class Node:
         self._owned: set[asyncio.Task[Any]] = set()
         self.targets = Targets(self)
         self.events = Events(self)
+        self._apps = Applications(self)
         self._state = _NodeState.RUNNING
         self._stopped: asyncio.Future[None] = loop.create_future()
         self._stop_task: asyncio.Task[None] | None = None
@@ -555,6 +557,8 @@ class Node:
         for m in list(p.metas.values()):
             m.terminate(reason)
         self.targets.forget(p)
+        if self._apps.members:
+            self._apps.member_terminated(p.pid, reason)
 
     def process_done(self, p: ProcessRecord) -> None:
         self._records.discard(p)
@@ -571,6 +575,55 @@ class Node:
         task = self.loop.create_task(coro, name=f"ergopy terminate {p.pid}")
         self._owned.add(task)
         task.add_done_callback(self._owned.discard)
+
+    def own_task(self, coro: Any, name: str) -> None:
+        """Run ``coro`` as a task the node owns and awaits (or cancels) on stop."""
+        task = self.loop.create_task(coro, name=name)
+        self._owned.add(task)
+        task.add_done_callback(self._owned.discard)
+
+    # ---- applications ----------------------------------------------------------------------------
+
+    def application_load(self, app: gen.ApplicationBehavior, *args: Any) -> Atom:
+        """Load ``app``: call its ``load(node, *args)``; returns the application's name.
+
+        Raises ``ApplicationError`` for a spec with no name or an empty group,
+        ``TakenError`` if the name is loaded already, or what ``load`` raised.
+        """
+        return self._apps.load(app, *args)
+
+    async def application_start(self, name: str, mode: gen.ApplicationMode | None = None) -> None:
+        """Start the loaded application ``name``: its dependencies first, then its members in order.
+
+        ``mode`` overrides the spec's. Raises ``ApplicationError`` (unknown, already
+        running, missing dependency), or what a member's ``init`` raised (the members
+        already started are stopped first).
+        """
+        await self._apps.start(name, mode)
+
+    async def application_stop(self, name: str, timeout: float = 5.0) -> None:
+        """Stop ``name``: a shutdown exit to every member; returns once all have ended.
+
+        Raises ``ApplicationError`` if it is not loaded, ``gen.TimeoutError`` if a
+        member is still alive after ``timeout`` seconds.
+        """
+        await self._apps.stop(name, timeout)
+
+    def application_unload(self, name: str) -> None:
+        """Forget a stopped application; ``ApplicationError`` if unknown or still running."""
+        self._apps.unload(name)
+
+    def applications(self) -> list[Atom]:
+        """Names of every loaded application, running or not."""
+        return self._apps.names()
+
+    def applications_running(self) -> list[Atom]:
+        """Names of the running applications."""
+        return self._apps.names(gen.ApplicationState.RUNNING)
+
+    def application_info(self, name: str) -> gen.ApplicationInfo:
+        """Spec, mode, state and members of ``name``; ``ApplicationError`` if unknown."""
+        return self._apps.info(name)
 
     # ---- stopping ----------------------------------------------------------------------------
 
@@ -603,6 +656,7 @@ class Node:
             m.terminate(shutdown)
         await self._wait_all([m.done for m in self._metas], timeout, "meta-processes")
         await self._settle(timeout)
+        self._apps.node_stopping()
         for p in list(self._procs.values()):
             if not p.state & ProcessState.TERMINATED:
                 src = p.parent_pid
