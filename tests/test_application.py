@@ -309,3 +309,25 @@ async def test_node_stop_stops_running_applications(node: ergopy.Node) -> None:
     assert ("app terminate", "app", gen.TERMINATE_REASON_SHUTDOWN) in got
     assert node.application_info("app").state is gen.ApplicationState.LOADED
     assert node.applications_running() == []
+
+
+async def test_processes_below_a_member_do_not_count_as_members(node: ergopy.Node) -> None:
+    events: Events = asyncio.Queue()
+
+    class Sup(act.Supervisor):
+        def init(self) -> act.SupervisorSpec:
+            return act.SupervisorSpec(children=[act.SupervisorChildSpec(name="leaf", factory=Member, args=[events])])
+
+    class SupApp(gen.ApplicationBehavior):
+        def load(self, node: gen.Node, *args: Any) -> gen.ApplicationSpec:
+            group = [gen.ApplicationMemberSpec(factory=Sup, name="sup")]
+            return gen.ApplicationSpec(name="tree", group=group, mode=gen.ApplicationMode.PERMANENT)
+
+    node.application_load(SupApp())
+    await node.application_start("tree")
+    assert (await receive(events))[:2] == ("start", "leaf")
+    node.send("leaf", "crash")  # the supervisor restarts it; the application does not notice
+    assert (await receive(events))[:2] == ("stop", "leaf")
+    assert (await receive(events))[:2] == ("start", "leaf")
+    info = node.application_info("tree")
+    assert info.state is gen.ApplicationState.RUNNING and info.group == [node.lookup_name("sup").pid]

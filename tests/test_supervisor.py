@@ -570,3 +570,30 @@ async def test_supervisor_exit_reaches_a_linked_parent(node: ergopy.Node) -> Non
     kind, message = await receive(events)
     assert kind == "parent got" and isinstance(message, gen.MessageExitPID) and message.pid == sup
     assert isinstance(message.reason, gen.SupervisorError)
+
+
+async def test_a_killed_child_is_restarted(node: ergopy.Node) -> None:
+    events: Events = asyncio.Queue()
+    await node.spawn(Sup, None, spec(events, "a"))
+    old = await started(events, "a")
+    node.kill(old["a"])
+    assert await receive(events) == ("stop", "a", gen.TERMINATE_REASON_KILL)
+    new = await started(events, "a")
+    assert new["a"] != old["a"]
+
+
+async def test_disable_child_of_simple_one_for_one_stops_every_instance(node: ergopy.Node) -> None:
+    events: Events = asyncio.Queue()
+    sup = await node.spawn(Sup, None, spec(events, "w", type=act.SupervisorType.SIMPLE_ONE_FOR_ONE))
+    await node.call(sup, ("start_child", "w", events, "one"))
+    await node.call(sup, ("start_child", "w", events, "two"))
+    await started(events, "one", "two")
+    await node.call(sup, ("disable_child", "w"))
+    assert {await receive(events) for _ in range(2)} == {
+        ("stop", "one", gen.TERMINATE_REASON_SHUTDOWN),
+        ("stop", "two", gen.TERMINATE_REASON_SHUTDOWN),
+    }
+    assert isinstance(await node.call(sup, ("start_child", "w")), gen.SupervisorError)
+    assert await node.call(sup, ("enable_child", "w")) == ("enabled", None)
+    pid = await node.call(sup, ("start_child", "w", events, "three"))
+    assert await started(events, "three") == {"three": pid}
