@@ -6,8 +6,9 @@ with its mailbox handler (``handle_message``/``handle_call``, one message at a
 time, system queue first). Whichever ends first, ``start()`` returning or
 raising, or the handler terminating it (an exit signal, a returned exception,
 a raised one), ends it: ``terminate(reason)`` runs exactly once, watchers of the
-alias are told, and ``start()`` is cancelled if it has not returned one loop
-turn later. Everything the meta-process runs is owned by it and awaited by the
+alias are told, and ``start()`` is cancelled if it has not returned within the
+node's ``stop_timeout`` (it may need a few awaits to close its socket and send
+its last messages). Everything the meta-process runs is owned by it and awaited by the
 node.
 """
 
@@ -312,13 +313,20 @@ class MetaRecord:
             self._maybe_done()
 
     def _stop_start(self) -> None:
-        """``terminate`` should have made ``start`` return; cancel it if it has not."""
-        t = self.start_task
-        if t is not None and not t.done() and t is not asyncio.current_task():
-            t.cancel()
+        """``terminate`` should make ``start`` return; cancel it if it has not after a grace period.
+
+        An async handler still awaiting is cancelled at once (messages after termination
+        are dropped). ``start`` gets ``stop_timeout`` seconds: its cleanup may await (a
+        WebSocket connection closing its socket, then sending ``MessageDisconnect``), and
+        cancelling it one loop turn later would cut that short.
+        """
         h = self.handler_task
         if h is not None and not h.done() and h is not asyncio.current_task():
             h.cancel()
+        t = self.start_task
+        if t is not None and not t.done() and t is not asyncio.current_task():
+            timer = self._loop.call_later(self._node.options.stop_timeout, t.cancel)
+            t.add_done_callback(lambda _t: timer.cancel())
 
     def _maybe_done(self) -> None:
         if self.done.done() or self.state is not MetaState.TERMINATED:
