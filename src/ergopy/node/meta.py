@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["MetaRecord"]
 
 _META_CALLBACKS = ("handle_message", "handle_call", "handle_inspect")
+_NO_QUEUE: deque[tuple[Any, Any]] = deque(maxlen=0)  # shared, always empty: a queue not made yet
 _ASYNC_META: dict[type, bool] = {}
 
 
@@ -47,6 +48,7 @@ class MetaRecord:
     """The node's side of a meta-process; implements ``gen.MetaProcess`` for its behaviour."""
 
     __slots__ = (
+        "_level",
         "_log",
         "_loop",
         "_node",
@@ -79,8 +81,10 @@ class MetaRecord:
         self.behavior = behavior
         self.options = options
         self.state = MetaState.SLEEP
-        self.main: deque[tuple[Any, Any]] = deque()
-        self.system: deque[tuple[Any, Any]] = deque()
+        # Queues are made on first use: an idle WebSocket connection is a meta-process,
+        # and an empty deque costs 760 bytes; thousands of idle ones add up.
+        self.main: deque[tuple[Any, Any]] = _NO_QUEUE
+        self.system: deque[tuple[Any, Any]] = _NO_QUEUE
         self.mailbox_size = options.mailbox_size
         self.scheduled = False
         self.async_mode = _is_async_meta(type(behavior))
@@ -92,7 +96,8 @@ class MetaRecord:
         self.reason: BaseException | None = None
         self.messages_in = 0
         level = options.log_level if options.log_level != gen.LogLevel.DEFAULT else parent.log.level()
-        self._log = SourceLog(node.meta_logger, str(alias), "", type(behavior).__name__, level)
+        self._log: SourceLog | None = None
+        self._level = level
 
     def __repr__(self) -> str:
         return f"<meta {self.id} {type(self.behavior).__name__} {self.state.name}>"
@@ -105,7 +110,11 @@ class MetaRecord:
 
     @property
     def log(self) -> SourceLog:
-        return self._log
+        log = self._log
+        if log is None:  # made on first use, like the queues
+            log = SourceLog(self._node.meta_logger, str(self.id), "", type(self.behavior).__name__, self._level)
+            self._log = log
+        return log
 
     @property
     def node(self) -> Node:
@@ -155,7 +164,7 @@ class MetaRecord:
             return
         except Exception as e:
             if self.state is not MetaState.TERMINATED:
-                self._log.failure(e, "meta-process start() raised: %r", e)
+                self.log.failure(e, "meta-process start() raised: %r", e)
                 self.terminate(e)
             return
         finally:
@@ -166,6 +175,8 @@ class MetaRecord:
         """Queue a message or request in the main queue (whatever its priority, as Ergo)."""
         if self.state is MetaState.TERMINATED:
             raise gen.ProcessTerminatedError(f"meta-process {self.id} has terminated")
+        if self.main is _NO_QUEUE:
+            self.main = deque()
         if self.mailbox_size and len(self.main) >= self.mailbox_size:
             raise gen.MetaMailboxFullError(f"mailbox of meta-process {self.id} is full ({self.mailbox_size} messages)")
         self.main.append((from_, message))
@@ -176,6 +187,8 @@ class MetaRecord:
         """Queue an exit or inspect in the system queue."""
         if self.state is MetaState.TERMINATED:
             raise gen.ProcessTerminatedError(f"meta-process {self.id} has terminated")
+        if self.system is _NO_QUEUE:
+            self.system = deque()
         if self.mailbox_size and len(self.system) >= self.mailbox_size:
             raise gen.MetaMailboxFullError(f"system queue of meta-process {self.id} is full")
         self.system.append((None, item))
@@ -208,7 +221,7 @@ class MetaRecord:
                 if self.state is MetaState.TERMINATED:
                     return
         except Exception as e:
-            self._log.failure(e, "meta-process handler raised: %r", e)
+            self.log.failure(e, "meta-process handler raised: %r", e)
             self.terminate(e)
             return
         self.state = MetaState.SLEEP
@@ -241,7 +254,7 @@ class MetaRecord:
             if self.state is not MetaState.TERMINATED:
                 self.terminate(gen.TERMINATE_REASON_KILL)
         except Exception as e:
-            self._log.failure(e, "meta-process handler raised: %r", e)
+            self.log.failure(e, "meta-process handler raised: %r", e)
             self.terminate(e)
         finally:
             self.scheduled = False
@@ -285,15 +298,15 @@ class MetaRecord:
             return
         self.state = MetaState.TERMINATED
         self.reason = reason
-        self.main.clear()
-        self.system.clear()
+        self.main = _NO_QUEUE
+        self.system = _NO_QUEUE
         if not gen.is_normal(reason):
-            self._log.debug("meta-process terminated - %s", reason)
+            self.log.debug("meta-process terminated - %s", reason)
         self._node.unregister_meta(self, reason)
         try:
             r = self.behavior.terminate(reason)
         except Exception as e:
-            self._log.failure(e, "meta-process terminate() raised: %r", e)
+            self.log.failure(e, "meta-process terminate() raised: %r", e)
             r = None
         if r is not None and inspect.isawaitable(r):
             self.terminate_task = self._loop.create_task(
@@ -307,7 +320,7 @@ class MetaRecord:
         try:
             await awaitable
         except Exception as e:
-            self._log.failure(e, "meta-process terminate() raised: %r", e)
+            self.log.failure(e, "meta-process terminate() raised: %r", e)
         finally:
             self._stop_start()
             self._maybe_done()
