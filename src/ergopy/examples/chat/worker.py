@@ -1,0 +1,230 @@
+"""``ChatWorker``: one of the pool of processes the WebSocket handler hands connections to.
+
+Each connection is pinned to one worker (round-robin, fixed for its life). The
+worker parses the connection's frames, talks to room processes on its behalf, and
+writes room lines to its members: it subscribes to the event of every room in
+which it has at least one member (see :mod:`.room` for why) and fans each line
+out to those members only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import act, gen
+from ...gen import PID, Alias
+from ...meta import websocket
+from . import protocol
+from .room import ROOMS, OpenRoom, RoomJoin, RoomJoined, RoomLeave, RoomOpened, RoomRefused, RoomSay, room_name
+
+__all__ = ["ChatWorker"]
+
+
+class _Connection:
+    """What the worker knows about one of its connections."""
+
+    __slots__ = ("nick", "room")
+
+    def __init__(self) -> None:
+        self.nick: str | None = None
+        self.room: str | None = None  # joined, or joining
+
+
+class _LocalRoom:
+    """This worker's view of one room: its members here, and those still joining."""
+
+    __slots__ = ("event", "members", "opening", "pending", "subscribed")
+
+    def __init__(self, event: gen.Event) -> None:
+        self.event = event
+        self.subscribed = False  # monitor_event succeeded and no MessageDownEvent since
+        self.opening = False  # an OpenRoom is on its way to the rooms supervisor
+        self.pending: dict[Alias, str] = {}  # alias -> nick: RoomJoin sent (or to send), no RoomJoined yet
+        self.members: dict[Alias, str] = {}
+
+
+class ChatWorker(act.Actor):
+    """Serves the chat protocol (:mod:`.protocol`) for the connections the handler assigns to it."""
+
+    def init(self) -> None:
+        self.connections: dict[Alias, _Connection] = {}
+        self.rooms: dict[str, _LocalRoom] = {}
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    def handle_message(self, from_: PID, message: Any) -> None:
+        t = type(message)
+        if t is websocket.Message:
+            self._on_frame(message)
+        elif t is websocket.MessageConnect:
+            self.connections[message.id] = _Connection()
+        elif t is websocket.MessageDisconnect:
+            conn = self.connections.pop(message.id, None)
+            if conn is not None and conn.room is not None:
+                self._leave(message.id, conn)
+        elif t is RoomJoined:
+            self._on_joined(message)
+        elif t is RoomRefused:
+            self._on_refused(message)
+        elif t is RoomOpened:
+            self._on_opened(message)
+        elif t is gen.MessageDownEvent:
+            self._on_room_down(message)
+        else:
+            self.log.warning("chat worker: unexpected message from %s: %r", from_, message)
+
+    def handle_event(self, message: gen.MessageEvent) -> None:
+        """A room line (already-encoded JSON): write it to this worker's members of the room."""
+        local = self.rooms.get(message.event.name.removeprefix("room:"))
+        if local is None:
+            return  # we left the room; a line published before the demonitor
+        frame = websocket.Message(body=message.message)  # one frame object for all: sending never mutates it
+        send = self.send_alias
+        for alias in local.members:
+            try:
+                send(alias, frame)
+            except gen.Error:
+                pass  # the connection just ended; its MessageDisconnect is on the way
+
+    # ---- the client's frames -------------------------------------------------------------------
+
+    def _on_frame(self, message: websocket.Message) -> None:
+        alias = message.id
+        assert alias is not None
+        conn = self.connections.get(alias)
+        if conn is None:
+            return  # after its MessageDisconnect (cannot happen: the connection keeps the order)
+        if message.type != websocket.MessageType.TEXT:
+            self._reply(alias, protocol.error("send JSON in text frames"))
+            return
+        try:
+            request = protocol.parse(message.body)
+        except protocol.ProtocolError as e:
+            self._reply(alias, protocol.error(str(e)))
+            return
+        if type(request) is protocol.Say:
+            local = self.rooms.get(conn.room) if conn.room is not None else None
+            if local is None or alias not in local.members:
+                self._reply(alias, protocol.error("join a room first"))
+                return
+            self._to_room(local, RoomSay(alias, request.text))
+        elif type(request) is protocol.Join:
+            if conn.room == request.room:
+                self._reply(alias, protocol.error(f"already in room {request.room!r}"))
+                return
+            if conn.room is not None:
+                self._leave(alias, conn)
+            self._join(alias, conn, request.nick, request.room)
+        else:
+            if conn.room is None:
+                self._reply(alias, protocol.error("not in a room"))
+                return
+            room = conn.room
+            self._leave(alias, conn)
+            self._reply(alias, protocol.encode({"type": "left", "room": room}))
+
+    def _join(self, alias: Alias, conn: _Connection, nick: str, room: str) -> None:
+        conn.nick, conn.room = nick, room
+        local = self.rooms.get(room)
+        if local is None:
+            local = self.rooms[room] = _LocalRoom(gen.Event(room_name(room), self.node.name))
+        local.pending[alias] = nick
+        if local.subscribed:
+            self._to_room(local, RoomJoin(alias, nick))
+        else:
+            self._subscribe(room, local)
+
+    def _leave(self, alias: Alias, conn: _Connection) -> None:
+        room = conn.room
+        assert room is not None
+        conn.room = None
+        local = self.rooms[room]
+        local.members.pop(alias, None)
+        local.pending.pop(alias, None)
+        if local.subscribed:
+            # Also when still pending: the RoomJoin may be in the room's mailbox, and
+            # the room handles our messages in the order we sent them.
+            self._to_room(local, RoomLeave(alias))
+        self._forget_if_empty(room, local)
+
+    # ---- rooms ---------------------------------------------------------------------------------
+
+    def _subscribe(self, room: str, local: _LocalRoom) -> None:
+        """Monitor the room's event, then send every pending join; open the room if it is not running."""
+        try:
+            self.monitor_event(local.event)
+        except gen.EventUnknownError:
+            if not local.opening:
+                local.opening = True
+                self.send(ROOMS, OpenRoom(room))
+            return
+        local.subscribed = True
+        for alias, nick in local.pending.items():
+            self._to_room(local, RoomJoin(alias, nick))
+
+    def _to_room(self, local: _LocalRoom, message: Any) -> None:
+        try:
+            self.send(local.event.name, message)
+        except gen.Error:
+            pass  # the room just ended: our MessageDownEvent is queued and re-joins the pending ones
+
+    def _on_opened(self, message: RoomOpened) -> None:
+        local = self.rooms.get(message.room)
+        if local is None or local.subscribed:
+            return
+        local.opening = False
+        if message.error is not None:
+            for alias in list(local.pending):
+                self._drop(alias, message.room, local, f"cannot open room {message.room!r}: {message.error}")
+            return
+        self._subscribe(message.room, local)
+
+    def _on_joined(self, message: RoomJoined) -> None:
+        local = self.rooms.get(message.room)
+        if local is None or local.pending.pop(message.alias, None) is None:
+            return  # it left while joining; its RoomLeave follows our RoomJoin
+        local.members[message.alias] = message.nick
+        frame = {"type": "joined", "nick": message.nick, "room": message.room, "count": message.count}
+        self._reply(message.alias, protocol.encode(frame))
+
+    def _on_refused(self, message: RoomRefused) -> None:
+        local = self.rooms.get(message.room)
+        if local is not None and message.alias in local.pending:
+            self._drop(message.alias, message.room, local, message.reason)
+
+    def _on_room_down(self, message: gen.MessageDownEvent) -> None:
+        room = message.event.name.removeprefix("room:")
+        local = self.rooms.get(room)
+        if local is None:
+            return
+        local.subscribed = False
+        for alias in list(local.members):
+            # A room ends normally only when empty, so this is a crash: tell its members.
+            self._drop(alias, room, local, f"room {room!r} closed: {message.reason}")
+        if local.pending:
+            self._subscribe(room, local)  # joins lost in the ended room's mailbox: join the next one
+
+    def _drop(self, alias: Alias, room: str, local: _LocalRoom, reason: str) -> None:
+        local.members.pop(alias, None)
+        local.pending.pop(alias, None)
+        conn = self.connections.get(alias)
+        if conn is not None and conn.room == room:
+            conn.room = None
+        self._reply(alias, protocol.error(reason))
+        self._forget_if_empty(room, local)
+
+    def _forget_if_empty(self, room: str, local: _LocalRoom) -> None:
+        if local.members or local.pending:
+            return
+        del self.rooms[room]
+        if local.subscribed:
+            try:
+                self.demonitor_event(local.event)
+            except gen.Error:
+                pass  # the room has ended meanwhile
+
+    def _reply(self, alias: Alias, body: bytes) -> None:
+        try:
+            self.send_alias(alias, websocket.Message(body=body))
+        except gen.Error:
+            pass  # the connection just ended
