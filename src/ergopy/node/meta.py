@@ -338,6 +338,9 @@ class MetaRecord:
             h.cancel()
         t = self.start_task
         if t is not None and not t.done() and t is not asyncio.current_task():
+            if type(self.behavior).start is gen.MetaBehavior.start:
+                t.cancel()  # the default start() only waits: nothing to clean up
+                return
             timer = self._loop.call_later(self._node.options.stop_timeout, t.cancel)
             t.add_done_callback(lambda _t: timer.cancel())
 
