@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ... import gen
+from .aiohttp_fixes import reader_limit
 from .messages import Message, MessageConnect, MessageDisconnect, MessageType, parse_close_body
 from .options import ConnectionOptions, Limits, SlowConsumerPolicy, handshake_timeout
 from .transport import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, AiohttpTransport, Transport
@@ -300,7 +301,7 @@ async def create_connection(options: ConnectionOptions) -> Connection:
                 autoclose=False,
                 autoping=False,
                 compress=15 if options.enable_compression else 0,
-                max_msg_size=options.max_message_size,
+                max_msg_size=reader_limit(options.max_message_size),
                 decode_text=False,
                 ssl=options.ssl if options.ssl is not None else True,
             )
@@ -323,6 +324,8 @@ async def create_connection(options: ConnectionOptions) -> Connection:
         no_takeover=writer.notakeover,
         subprotocol=ws.protocol,
         loop=asyncio.get_running_loop(),
+        max_message_size=options.max_message_size,
+        owner=ws,  # aiohttp closes the socket when its response object is collected
     )
     response_headers = dict(ws._response.headers) if getattr(ws, "_response", None) is not None else {}
     return Connection(

@@ -24,6 +24,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ... import gen
+from .aiohttp_fixes import reader_limit
 from .connection import Connection
 from .messages import Request
 from .options import HandlerOptions, handshake_timeout
@@ -150,7 +151,7 @@ class Handler(gen.MetaBehavior):
         ws = web.WebSocketResponse(
             protocols=tuple(opts.subprotocols),
             compress=opts.enable_compression,
-            max_msg_size=opts.max_message_size,
+            max_msg_size=reader_limit(opts.max_message_size),
             autoclose=False,
             autoping=False,
             decode_text=False,
@@ -176,6 +177,7 @@ class Handler(gen.MetaBehavior):
             no_takeover=ws._writer.notakeover,
             subprotocol=ws.ws_protocol,
             loop=asyncio.get_running_loop(),
+            max_message_size=opts.max_message_size,
         )
         conn = Connection(
             t,

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import EofStream, WSMsgType
 from aiohttp._websocket.models import WebSocketError
 
+from .aiohttp_fixes import valid_close_code
 from .frames import FrameEncoder
 from .messages import close_body
 
@@ -102,8 +103,12 @@ class AiohttpTransport(Transport):
         subprotocol: str | None,
         loop: asyncio.AbstractEventLoop,
         on_closed: Callable[[], None] | None = None,
+        max_message_size: int = 0,
+        owner: Any = None,
     ) -> None:
         self._reader = reader  # aiohttp's WebSocketDataQueue, fed by its C parser
+        self._max = max_message_size  # exact; aiohttp's own check is one byte looser (aiohttp_fixes)
+        self._owner = owner  # what must outlive the transport (aiohttp's client response)
         self._transport = transport
         self._loop = loop
         self._encoder = FrameEncoder(mask=client, compress=compress, no_takeover=no_takeover)
@@ -141,6 +146,9 @@ class AiohttpTransport(Transport):
             t = msg[0]
             if t is _TEXT:
                 data = msg[1]
+                if self._max and len(data) > self._max:
+                    self._fail(1009, f"message of {len(data)} bytes exceeds the limit of {self._max}")
+                    return None
                 try:
                     data.decode("utf-8")
                 except UnicodeDecodeError:
@@ -148,7 +156,11 @@ class AiohttpTransport(Transport):
                     return None
                 return OP_TEXT, data
             if t is _BINARY:
-                return OP_BINARY, msg[1]
+                data = msg[1]
+                if self._max and len(data) > self._max:
+                    self._fail(1009, f"message of {len(data)} bytes exceeds the limit of {self._max}")
+                    return None
+                return OP_BINARY, data
             if t is WSMsgType.PING:
                 if not self.close_sent:
                     self.send(OP_PONG, msg[1])
@@ -157,6 +169,9 @@ class AiohttpTransport(Transport):
                 continue
             if t is WSMsgType.CLOSE:
                 code, reason = msg[1], msg[2] or ""
+                if code and not valid_close_code(code):
+                    self._fail(1002, f"invalid close code {code}")
+                    return None
                 self._ended(code if code else 1005, reason)
                 if not self.close_sent:
                     # echo the peer's code, as gorilla and RFC 6455 §5.5.1 do
