@@ -284,24 +284,25 @@ class ProcessRecord:
 
     async def _drain_async(self) -> None:
         """Handle messages while there are any (behaviours with async callbacks)."""
+        popmain = self.main.popleft
+        cb = self.cb_message
+        running = _RUNNING
         try:
             while self.state is _SLEEP:
-                self.state = _RUNNING
-                n = len(self.main) + self.hi
-                while n:
-                    n -= 1
+                self.state = running
+                for _ in range(len(self.main) + self.hi):  # what is queued now, then yield
                     if self.hi:
                         from_, msg = self._pop()
                         r = self._special(msg) if from_ is None else self.behavior._ergo_system(from_, msg)
                     else:
-                        from_, msg = self.main.popleft()
-                        r = self._special(msg) if from_ is None else self.cb_message(from_, msg)
+                        from_, msg = popmain()
+                        r = cb(from_, msg) if from_ is not None else self._special(msg)
                     if type(r) is CoroutineType:
                         r = await r
                     if r is not None and isinstance(r, BaseException):
                         self.terminate(r)
                         return
-                    if self.state is not _RUNNING:
+                    if self.state is not running:
                         if self.state is _ZOMBEE:
                             self.terminate(gen.TERMINATE_REASON_KILL)
                         return
