@@ -222,7 +222,8 @@ async def test_handle_message_raising_terminates_with_the_exception(node: ergopy
     assert meta.terminations == [err]
 
 
-async def test_start_that_ignores_terminate_is_cancelled(node: ergopy.Node) -> None:
+async def test_start_that_ignores_terminate_is_cancelled_after_stop_timeout() -> None:
+    node = await ergopy.start_node("stubborn@localhost", gen.NodeOptions(stop_timeout=0.05))
     mq: asyncio.Queue[Any] = asyncio.Queue()
 
     class Stubborn(Meta):
@@ -234,14 +235,32 @@ async def test_start_that_ignores_terminate_is_cancelled(node: ergopy.Node) -> N
                 self.queue.put_nowait("cancelled")
                 raise
 
-    meta = Stubborn(mq)
-    _pid, _, alias = await spawn_meta(node, meta)
-    assert await receive(mq) == "started"
-    node.send(alias, lambda m: gen.TERMINATE_REASON_NORMAL)
-    assert await receive(mq) == ("terminated", gen.TERMINATE_REASON_NORMAL)
-    assert await receive(mq) == "cancelled"
-    await node.stop()
+    try:
+        meta = Stubborn(mq)
+        _pid, _, alias = await spawn_meta(node, meta)
+        assert await receive(mq) == "started"
+        node.send(alias, lambda m: gen.TERMINATE_REASON_NORMAL)
+        assert await receive(mq) == ("terminated", gen.TERMINATE_REASON_NORMAL)
+        assert await receive(mq) == "cancelled"
+    finally:
+        await node.stop()
     assert meta.terminations == [gen.TERMINATE_REASON_NORMAL]
+
+
+async def test_start_may_await_after_terminate_before_it_returns(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Lingering(Meta):
+        async def start(self) -> None:
+            await super().start()
+            for _ in range(10):  # e.g. closing a socket, then telling the parent
+                await asyncio.sleep(0)
+            self.process.send(self.process.parent, "goodbye")
+
+    pid, q, alias = await spawn_meta(node, Lingering(mq))
+    assert await receive(mq) == "started"
+    node.send_exit_meta(alias, gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(q) == (pid, "goodbye")
 
 
 async def test_async_handle_message_is_awaited(node: ergopy.Node) -> None:
