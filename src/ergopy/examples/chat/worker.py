@@ -93,7 +93,9 @@ class ChatWorker(act.Actor):
         assert alias is not None
         conn = self.connections.get(alias)
         if conn is None:
-            return  # after its MessageDisconnect (cannot happen: the connection keeps the order)
+            # A connection of this worker's previous incarnation (the supervisor restarted
+            # it under the same name): its room membership ended with the old worker.
+            conn = self.connections[alias] = _Connection()
         if message.type != websocket.MessageType.TEXT:
             self._reply(alias, protocol.error("send JSON in text frames"))
             return
