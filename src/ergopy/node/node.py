@@ -643,10 +643,25 @@ class Node:
         2. processes get to handle what is in their mailboxes;
         3. every process gets an exit signal with ``TERMINATE_REASON_SHUTDOWN`` from
            its parent (untrappable), and those still alive after ``stop_timeout`` are killed.
+
+        Called from inside one of this node's processes or meta-processes, it starts the
+        stop and returns at once: the caller is among what the stop ends, so waiting for
+        it would hold the stop for ``stop_timeout`` and then kill the caller.
         """
         if self._stop_task is None:
             self._stop_task = self.loop.create_task(self._stop(), name=f"ergopy stop {self._name.text}")
+        if self._inside():
+            return
         await asyncio.shield(self._stop_task)
+
+    def _inside(self) -> bool:
+        """True if the running task belongs to a process or meta-process of this node."""
+        current = asyncio.current_task()
+        if current is None:
+            return False
+        if any(p.task is current for p in self._records):
+            return True
+        return any(current is m.start_task or current is m.handler_task for m in self._metas)
 
     async def _stop(self) -> None:
         self._state = _NodeState.STOPPING
