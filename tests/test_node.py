@@ -481,3 +481,39 @@ async def test_pending_node_call_fails_when_the_node_stops() -> None:
     await n.stop()
     with pytest.raises(gen.NodeTerminatedError):
         await call
+
+
+async def test_a_process_may_stop_its_node() -> None:
+    n = await ergopy.start_node("stop8@localhost", gen.NodeOptions(stop_timeout=5.0))
+    q: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Stopper(Probe):
+        async def handle_message(self, from_: gen.PID, message: Any) -> None:  # type: ignore[override]
+            await self.node.stop()  # type: ignore[attr-defined]
+            self.queue.put_nowait("stop returned")
+
+    pid = await n.spawn(Stopper, None, q)
+    n.send(pid, "stop")
+    async with asyncio.timeout(1.0):
+        await n.wait()
+    assert q.get_nowait() == "stop returned"
+    kind, reason = q.get_nowait()
+    assert kind == "terminated" and gen.unwrap_reason(reason) is gen.TERMINATE_REASON_SHUTDOWN
+
+
+async def test_a_meta_process_may_stop_its_node() -> None:
+    n = await ergopy.start_node("stop9@localhost", gen.NodeOptions(stop_timeout=5.0))
+    q: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Stopper(gen.MetaBehavior):
+        def init(self, process: gen.MetaProcess) -> None:
+            self.process = process
+
+        async def start(self) -> None:
+            await self.process.node.stop()  # type: ignore[attr-defined]
+
+    pid = await n.spawn(Probe, None, q)
+    n.send(pid, lambda a: a.spawn_meta(Stopper()))
+    async with asyncio.timeout(1.0):
+        await n.wait()
+    assert n.processes() == []
