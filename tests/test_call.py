@@ -253,3 +253,20 @@ async def test_caller_timeout_from_a_process_raises_timeout(node: ergopy.Node) -
     kind, err = await receive(q)
     assert kind == "error" and isinstance(err, gen.TimeoutError)
     assert node.process_info(caller)["state"] == "sleep"
+
+
+async def test_killing_a_waiting_caller_ends_it_and_its_call(node: ergopy.Node) -> None:
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    echo_q: asyncio.Queue[Any] = asyncio.Queue()
+
+    class ReportingCaller(Caller):
+        def terminate(self, reason: BaseException) -> None:
+            self.queue.put_nowait(("terminated", reason))
+
+    echo = await node.spawn(Echo, None, echo_q)
+    caller = await node.spawn(ReportingCaller, None, q)
+    node.send(caller, ("call", echo, "later", 5.0))
+    assert await receive(echo_q) == ("pending", "later")
+    node.kill(caller)
+    assert await receive(q) == ("terminated", gen.TERMINATE_REASON_KILL)
+    assert node.stats()["calls"] == 0

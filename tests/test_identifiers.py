@@ -133,3 +133,9 @@ def test_identifiers_survive_pickling(ident: object) -> None:
     assert type(copy) is type(ident)
     assert hash(copy) == hash(ident)
     assert str(copy) == str(ident)
+
+
+def test_atom_of_an_atom_is_the_same_name() -> None:
+    atom = gen.Atom("worker")
+    assert gen.Atom(atom) == "worker"
+    assert str(gen.Atom(atom)) == "'worker'"

@@ -410,3 +410,19 @@ async def test_target_termination_leaves_nothing_behind(node: ergopy.Node) -> No
     await receive(q)
     assert node.stats()["links"] == 0 and node.stats()["monitors"] == 0
     assert await run_in(node, q, w, lambda a: a.process.node.process_info(a.pid)["name"]) is None
+
+
+async def test_exit_signal_with_kill_reason_from_another_process_is_trappable(node: ergopy.Node) -> None:
+    w, q = await watcher(node, trap=True)
+    sender = await node.spawn(Target)
+    node.send(sender, lambda a: a.send_exit(w, gen.TERMINATE_REASON_KILL))
+    assert await receive(q) == gen.MessageExitPID(sender, gen.TERMINATE_REASON_KILL)
+
+
+async def test_trapping_watcher_hears_of_a_killed_linked_process(node: ergopy.Node) -> None:
+    w, q = await watcher(node, trap=True)
+    target = await node.spawn(Target)
+    await run_in(node, q, w, lambda a: a.link(target))
+    node.kill(target)
+    assert await receive(q) == gen.MessageExitPID(target, gen.TERMINATE_REASON_KILL)
+    assert w in node.processes()
