@@ -27,6 +27,7 @@ __all__ = ["Connection", "ConnectError", "SlowConsumerError", "create_connection
 
 _TYPES = {1: MessageType.TEXT, 2: MessageType.BINARY}
 _CLOSE_FOR_REASON_DEFAULT = 1011  # an internal error ended the connection
+_TIMER_SLACK = 0.005  # loop timers may fire up to a clock tick early (uvloop counts milliseconds)
 
 
 class ConnectError(gen.Error):
@@ -65,7 +66,8 @@ class Connection(gen.MetaBehavior):
         self._timer: asyncio.TimerHandle | None = None
         self._ping_seen = -1
         self._ping_buffered = 0
-        self._idle_seen = -1
+        self._idle_seen = 0  # data messages in + out when the idle clock last restarted
+        self._idle_since = 0.0
         self._terminated = False
         self.bytes_in = 0
         self.bytes_out = 0
@@ -80,6 +82,7 @@ class Connection(gen.MetaBehavior):
         self._to = gen.Atom(self._process_name) if self._process_name else process.parent
         self._loop = asyncio.get_running_loop()
         self._closed = self._loop.create_future()
+        self._idle_since = self._loop.time()
 
     async def start(self) -> None:
         meta = self._meta
@@ -236,11 +239,16 @@ class Connection(gen.MetaBehavior):
         self._timer = None
         t = self._t
         lim = self._limits
-        activity = t.activity + self.messages_out
-        if lim.idle_timeout and activity == self._idle_seen:
-            t.close(1000, "idle timeout")
-            return
-        self._idle_seen = activity
+        if lim.idle_timeout and self._loop is not None:
+            # idle means no data messages either way for idle_timeout: pongs answering our
+            # keepalive pings do not count, and ticks may come more often than idle_timeout
+            traffic = self.messages_in + self.messages_out
+            now = self._loop.time()
+            if traffic != self._idle_seen:
+                self._idle_seen, self._idle_since = traffic, now
+            elif now - self._idle_since >= lim.idle_timeout - _TIMER_SLACK:
+                t.close(1000, "idle timeout")
+                return
         if lim.ping_interval:
             if self._ping_seen >= 0:
                 # a ping is out: the peer is alive if anything arrived, or if it is still
