@@ -15,7 +15,8 @@ Beside each ergopy figure it prints two baselines measured in the same run:
     ``loop.call_soon`` callback each (the floor cost of a Python message);
 (b) Pykka: ``ThreadingActor.tell`` one-way (same batched sender), ``tell``
     ping-pong between two actors, and ``ask`` round trips from the main thread.
-    Pykka is slower, so it runs ``--pykka-scale`` of N and M (rates are per second).
+    Pykka is slower, so it runs ``--pykka-scale`` of N and M (rates are per second)
+    and ``ask`` a tenth of that.
 
 and the ratio ergopy / bare loop. Usage::
 
@@ -379,7 +380,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-m", type=int, default=None, help="ping-pong round trips (default 500,000; quick 20,000)")
     p.add_argument("--chunk", type=int, default=1000, help="messages per sender batch (default 1000)")
     p.add_argument("--repeat", type=int, default=None, help="runs per measurement, best kept (default 3; quick 1)")
-    p.add_argument("--pykka-scale", type=float, default=0.25, help="fraction of N and M Pykka runs (default 0.25)")
+    p.add_argument("--pykka-scale", type=float, default=0.1, help="fraction of N and M Pykka runs (default 0.1)")
     p.add_argument("--no-pykka", action="store_true", help="skip the Pykka baseline")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per measurement (default 120)")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
@@ -420,13 +421,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         pn = max(1, int(args.n * args.pykka_scale))
         pm = max(1, int(args.m * args.pykka_scale))
-        gc.collect()
-        results["pykka one-way"] = pykka_one_way(pn, args.chunk, args.timeout)
-        gc.collect()
-        results["pykka ping-pong"] = pykka_ping_pong_tell(pm, args.timeout)
-        gc.collect()
-        results["pykka ask"] = pykka_ping_pong_ask(max(1, pm // 10))
-        pykka_note = f"N={pn:,}, tell ping-pong M={pm:,}, ask M={max(1, pm // 10):,}"
+        pa = max(1, pm // 10)
+        pykka_fns: dict[str, Callable[[], float]] = {
+            "pykka one-way": lambda: pykka_one_way(pn, args.chunk, args.timeout),
+            "pykka ping-pong": lambda: pykka_ping_pong_tell(pm, args.timeout),
+            "pykka ask": lambda: pykka_ping_pong_ask(pa),
+        }
+        for _ in range(args.repeat):  # best of --repeat, as for the others
+            for name, fn in pykka_fns.items():
+                gc.collect()
+                results[name] = max(results.get(name, 0.0), fn())
+        pykka_note = f"N={pn:,}, tell ping-pong M={pm:,}, ask M={pa:,} (threads; the GIL hands over between them)"
 
     print()
     print(f"{'one-way msgs/s':<28}{'ergopy':>14}{'bare loop':>14}{'pykka':>14}{'ergopy/bare':>14}")
