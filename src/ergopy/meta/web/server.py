@@ -75,8 +75,10 @@ class _Server(web.Server):
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
         super().connection_lost(handler, exc)
         task = handler._task_handler
-        if task is not None and not task.done():
-            task.add_done_callback(lambda _t: self._check_empty())  # aiohttp drops it then too
+        if task is not None:
+            # aiohttp drops the connection in a done callback of this task (scheduled
+            # even when the task is already done): check after it.
+            task.add_done_callback(lambda _t: self._check_empty())
         else:
             self._check_empty()
 
@@ -175,7 +177,12 @@ class WebServer(gen.MetaBehavior):
                 proto.transport.abort()
         self._pending.clear()
         for proto in list(self._lowlevel.connections):
-            proto.close()  # idle keep-alive ones close now; busy ones when their request ends
+            if proto._waiter is not None:
+                # Idle keep-alive (waiting for its next request): aiohttp's close() would
+                # cancel that wait and end its task without closing the socket.
+                proto.force_close()
+            else:
+                proto.close()  # busy: closes when its request ends
         await self._lowlevel.empty.wait()
         if self._server is not None:
             await self._server.wait_closed()
