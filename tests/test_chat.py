@@ -310,3 +310,13 @@ def test_the_command_reports_a_busy_port(unused_tcp_port: int) -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert f"chat: cannot start on 127.0.0.1:{unused_tcp_port}" in done.stderr
+
+
+async def test_node_stop_closes_an_idle_keep_alive_http_connection(node: ergopy.Node, chat: Chat) -> None:
+    """A browser keeps the page's connection open; stopping must not wait for it."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(chat.url) as resp:
+            await resp.read()
+        async with asyncio.timeout(3):
+            await node.stop()
+    assert node.stats()["metas"] == 0
