@@ -320,3 +320,16 @@ async def test_node_stop_closes_an_idle_keep_alive_http_connection(node: ergopy.
         async with asyncio.timeout(3):
             await node.stop()
     assert node.stats()["metas"] == 0
+
+
+async def test_a_room_over_the_presence_limit_announces_counts_not_each_join(node: ergopy.Node) -> None:
+    chat = await start_chat(node, ChatOptions(port=0, workers=2, presence_limit=2))
+    async with websockets.connect(chat.ws_url) as a, websockets.connect(chat.ws_url) as b:
+        await join(a, "a")
+        await join(b, "b")
+        assert (await recv(a))["nick"] == "b"  # the 2nd join is still announced
+        async with websockets.connect(chat.ws_url) as c:
+            await send(c, type="join", nick="c", room="lobby")
+            assert (await recv(c))["count"] == 3  # joined; no presence line for "c"
+            for ws in (a, b, c):
+                assert await recv(ws) == {"type": "presence", "event": "count", "nick": "", "room": "lobby", "count": 3}

@@ -24,7 +24,7 @@ from ... import act, gen
 from ...gen import PID, Ref
 from ...meta import web, websocket
 from . import protocol
-from .room import ROOMS, Rooms
+from .room import PRESENCE_LIMIT, ROOMS, Rooms
 from .worker import ChatWorker
 
 __all__ = ["CHAT", "WEB", "Chat", "ChatOptions", "ChatSup", "Web", "page", "start_chat", "worker_names"]
@@ -39,11 +39,13 @@ class ChatOptions:
 
     ``port`` 0 picks a free port. ``workers``: one is enough for one core; more
     spread each broadcast's fan-out into smaller slices (see :mod:`.room`).
+    ``presence_limit``: rooms bigger than this announce counts, not each join/leave.
     """
 
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 4
+    presence_limit: int = PRESENCE_LIMIT
 
 
 def worker_names(count: int) -> list[str]:
@@ -90,7 +92,7 @@ class ChatSup(act.Supervisor):
     def init(self, options: ChatOptions) -> act.SupervisorSpec:
         if options.workers < 1:
             raise gen.IncorrectError(f"the chat needs at least one worker, got {options.workers}")
-        children = [act.SupervisorChildSpec(name=ROOMS, factory=Rooms)]
+        children = [act.SupervisorChildSpec(name=ROOMS, factory=Rooms, args=[options.presence_limit])]
         children += [act.SupervisorChildSpec(name=n, factory=ChatWorker) for n in worker_names(options.workers)]
         children.append(act.SupervisorChildSpec(name=WEB, factory=Web, args=[options]))
         return act.SupervisorSpec(type=act.SupervisorType.ONE_FOR_ONE, children=children)

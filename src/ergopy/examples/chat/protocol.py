@@ -11,6 +11,7 @@ Server to client::
     {"type": "joined", "nick": "alice", "room": "lobby", "count": 3}
     {"type": "message", "nick": "alice", "text": "hello", "room": "lobby", "ts": 1700000000000}
     {"type": "presence", "event": "join" | "leave", "nick": "alice", "room": "lobby", "count": 3}
+    {"type": "presence", "event": "count", "nick": "", "room": "lobby", "count": 5000}  (big rooms)
     {"type": "left", "room": "lobby"}
     {"type": "error", "error": "what was wrong"}
 

@@ -22,6 +22,14 @@ The room still knows its members (alias -> nick) for the count, unique nicks and
 leave notices, and it monitors each worker so members of a worker that dies get
 their leave notice.
 
+Presence in big rooms
+---------------------
+Announcing every join to every member costs N²/2 frames while a crowd of N
+arrives (12.5 million for 5,000). Up to ``presence_limit`` members (default 200)
+each join and leave is announced; in a bigger room they are not, and a
+``{"type": "presence", "event": "count", ...}`` line carries the new count
+instead, at most once per ``COUNT_INTERVAL``.
+
 Lifecycle without races
 -----------------------
 ``Rooms`` (a ``SIMPLE_ONE_FOR_ONE`` supervisor, registered as ``chat_rooms``) is
@@ -57,6 +65,8 @@ __all__ = [
 
 ROOMS = "chat_rooms"  # the registered name of the rooms supervisor
 IDLE_CLOSE = 10.0  # seconds; a room opened for a join that never came (its worker died) ends after this
+PRESENCE_LIMIT = 200  # members; beyond, joins and leaves are not announced one by one (N²/2 frames)
+COUNT_INTERVAL = 1.0  # seconds; how often a big room publishes its changed count, at most
 
 
 def room_name(room: str) -> str:
@@ -124,11 +134,18 @@ class _IdleCheck:
     """To itself, ``IDLE_CLOSE`` after start: end if nobody joined."""
 
 
+class _CountTick:
+    """To itself, ``COUNT_INTERVAL`` after a big room's count changed: publish it."""
+
+
 class Room(act.Actor):
     """One chat room: registers ``room:<name>`` as its process name and as an event."""
 
-    def init(self, room: str) -> None:
+    def init(self, room: str, presence_limit: int = PRESENCE_LIMIT) -> None:
         self.room = room
+        self.presence_limit = presence_limit
+        self.count_pending = False  # a _CountTick is on its way
+        self.count_published = 0
         name = room_name(room)
         self.register_name(name)  # TakenError: another worker opened this room first
         self.token = self.register_event(name)
@@ -152,6 +169,10 @@ class Room(act.Actor):
             # A worker died: its connections are gone with it.
             for alias in list(self.workers.get(message.pid, ())):
                 self._leave(alias)
+        elif type(message) is _CountTick:
+            self.count_pending = False
+            if self.members and len(self.members) != self.count_published:
+                self._publish_count()
         elif type(message) is _IdleCheck:
             pass
         else:
@@ -177,7 +198,7 @@ class Room(act.Actor):
         # The worker is subscribed already, and both go to its main queue in this order:
         # it records the member on RoomJoined, then hands it the presence line too.
         self.send(worker, RoomJoined(self.room, alias, nick, count))
-        self.send_event(room_name(self.room), self.token, protocol.presence(self.room, "join", nick, count))
+        self._presence("join", nick)
         return None
 
     def _leave(self, alias: Alias) -> None:
@@ -194,8 +215,21 @@ class Room(act.Actor):
                 self.demonitor(worker)
             except gen.Error:
                 pass  # it died: its MessageDownPID is what brought us here
-        presence = protocol.presence(self.room, "leave", nick, len(self.members))
-        self.send_event(room_name(self.room), self.token, presence)
+        self._presence("leave", nick)
+
+    def _presence(self, event: str, nick: str) -> None:
+        count = len(self.members)
+        if count <= self.presence_limit:
+            self.count_published = count
+            self.send_event(room_name(self.room), self.token, protocol.presence(self.room, event, nick, count))
+        elif not self.count_pending:
+            self.count_pending = True
+            self.send_after(self.pid, _CountTick(), COUNT_INTERVAL)
+
+    def _publish_count(self) -> None:
+        self.count_published = len(self.members)
+        frame = protocol.presence(self.room, "count", "", self.count_published)
+        self.send_event(room_name(self.room), self.token, frame)
 
     def handle_inspect(self, from_: PID, *items: str) -> dict[str, str]:
         return {"room": self.room, "members": str(len(self.members)), "workers": str(len(self.workers))}
@@ -204,7 +238,8 @@ class Room(act.Actor):
 class Rooms(act.Supervisor):
     """Starts room processes on request (``SIMPLE_ONE_FOR_ONE``; a room that fails is not restarted)."""
 
-    def init(self) -> act.SupervisorSpec:
+    def init(self, presence_limit: int = PRESENCE_LIMIT) -> act.SupervisorSpec:
+        self.presence_limit = presence_limit
         return act.SupervisorSpec(
             type=act.SupervisorType.SIMPLE_ONE_FOR_ONE,
             children=[act.SupervisorChildSpec(name="room", factory=Room)],
@@ -217,7 +252,7 @@ class Rooms(act.Supervisor):
             return
         error: str | None = None
         try:
-            await self.start_child("room", message.room)
+            await self.start_child("room", message.room, self.presence_limit)
         except gen.TakenError:
             pass  # it is running: another worker opened it first
         except gen.Error as e:

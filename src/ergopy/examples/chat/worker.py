@@ -86,6 +86,13 @@ class ChatWorker(act.Actor):
             except gen.Error:
                 pass  # the connection just ended; its MessageDisconnect is on the way
 
+    def handle_call(self, from_: PID, ref: gen.Ref, request: Any) -> Any:
+        """``("members", room)``: the connection aliases this worker serves in ``room`` (for tools, benchmarks)."""
+        if isinstance(request, tuple) and len(request) == 2 and request[0] == "members":
+            local = self.rooms.get(request[1])
+            return list(local.members) if local is not None else []
+        return None
+
     # ---- the client's frames -------------------------------------------------------------------
 
     def _on_frame(self, message: websocket.Message) -> None:
