@@ -248,3 +248,36 @@ async def test_unsubscribed_process_gets_no_more_events(node: ergopy.Node) -> No
     node.send(prod, "unseen")
     assert (await receive(wq))[0] == "event"  # published to every subscriber at once
     assert await run_in(node, sq, sub, lambda a: "no event before this") == "no event before this"
+
+
+async def test_a_subscriber_both_linked_and_monitoring_gets_each_event_once(node: ergopy.Node) -> None:
+    got: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Producer(act.Actor):
+        def init(self) -> None:
+            self.token = self.register_event("twice")
+
+        def handle_message(self, from_: gen.PID, message: Any) -> None:
+            self.send_event("twice", self.token, message)
+
+    class Both(act.Actor):
+        def init(self, q: asyncio.Queue[Any]) -> None:
+            self.q = q
+
+        def handle_message(self, from_: gen.PID, message: Any) -> None:
+            ev = gen.Event("twice", self.node.name)
+            self.link_event(ev)
+            self.monitor_event(ev)
+            self.q.put_nowait("subscribed")
+
+        def handle_event(self, message: gen.MessageEvent) -> None:
+            self.q.put_nowait(message.message)
+
+    await node.spawn_register("producer", Producer)
+    both = await node.spawn(Both, None, got)
+    node.send(both, "subscribe")
+    assert await receive(got) == "subscribed"
+    node.send("producer", 1)
+    node.send("producer", 2)
+    assert await receive(got) == 1
+    assert await receive(got) == 2  # not 1 again

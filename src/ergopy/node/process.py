@@ -195,7 +195,7 @@ class ProcessRecord:
 
     def _mailbox_full(self, from_: Any, message: Any) -> None:
         fb = self.options.fallback
-        if fb.enable and fb.name:
+        if fb.enable and fb.name and from_ is not None:  # events and requests are not redirected
             self._node.route(self.pid, fb.name, gen.MessageFallback(self.pid, fb.tag, message), _NORMAL)
             return
         raise gen.MailboxFullError(f"mailbox of process {self.pid} is full ({self.mailbox_size} messages)")

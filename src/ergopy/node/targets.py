@@ -132,10 +132,10 @@ class Targets:
         watcher.watching.clear()
 
     def subscribers(self, event: Event) -> list[ProcessRecord]:
-        """Every process linked to or monitoring ``event``."""
-        out = list(self.links.get(event, {}).values())
-        out.extend(self.monitors.get(event, {}).values())
-        return out
+        """Every process linked to or monitoring ``event``, each once (linked and monitoring counts once)."""
+        out = dict(self.links.get(event, {}))
+        out.update(self.monitors.get(event, {}))
+        return list(out.values())
 
     def count(self, target: Target) -> int:
         return len(self.links.get(target, ())) + len(self.monitors.get(target, ()))
