@@ -333,3 +333,13 @@ async def test_a_room_over_the_presence_limit_announces_counts_not_each_join(nod
             assert (await recv(c))["count"] == 3  # joined; no presence line for "c"
             for ws in (a, b, c):
                 assert await recv(ws) == {"type": "presence", "event": "count", "nick": "", "room": "lobby", "count": 3}
+
+
+def test_the_fanout_benchmark_quick_runs() -> None:
+    """``benchmarks/chat_fanout.py --quick`` runs and prints both paths (a smoke run: figures are not tests)."""
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "chat_fanout.py")
+    cmd = [sys.executable, script, "--quick", "--server-cpu", "-1", "--client-cpu", "-1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=50, check=True).stdout
+    assert "N = 200 members in one room" in out
+    assert "room: say -> send_event -> workers" in out
+    assert "direct: N x node.send_alias" in out
