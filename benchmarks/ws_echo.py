@@ -105,7 +105,9 @@ def _masked_text(payload: bytes) -> bytes:
 
 
 class _Client(asyncio.Protocol):
-    def __init__(self, host: str, port: int, frame: bytes, inflight: int, stats: dict[str, int], ready: asyncio.Future[None]) -> None:
+    def __init__(
+        self, host: str, port: int, frame: bytes, inflight: int, stats: dict[str, int], ready: asyncio.Future[None]
+    ) -> None:
         self.host, self.port = host, port
         self.frame = frame
         self.inflight = inflight
@@ -211,7 +213,9 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-async def _throughput(port: int, pid: int, conns: int, inflight: int, seconds: float, warmup: float) -> dict[str, float]:
+async def _throughput(
+    port: int, pid: int, conns: int, inflight: int, seconds: float, warmup: float
+) -> dict[str, float]:
     stats = {"received": 0, "running": 1}
     frame = _masked_text(b"x" * 64)
     clients = await _connect_all(port, conns, inflight, stats, frame)
@@ -297,7 +301,7 @@ def main() -> None:
         args.seconds, args.idle, args.rounds = 1.0, 300, 1
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {args.client_cpu})
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     import uvloop
 
@@ -308,12 +312,15 @@ def main() -> None:
         for name in ("aiohttp", "ergopy"):
             proc, port = _start_server(name, args.server_cpu, args.workers)
             try:
-                r = uvloop.run(_throughput(port, proc.pid, args.conns, args.inflight, args.seconds, min(1.0, args.seconds / 3)))
+                r = uvloop.run(
+                    _throughput(port, proc.pid, args.conns, args.inflight, args.seconds, min(1.0, args.seconds / 3))
+                )
             finally:
                 _stop(proc)
             results[name].append(r)
             print(
-                f"  {name:8s} {r['rate']:10,.0f} msgs/s   server CPU {r['server_cpu']:4.0%}   client CPU {r['client_cpu']:4.0%}"
+                f"  {name:8s} {r['rate']:10,.0f} msgs/s   "
+                f"server CPU {r['server_cpu']:4.0%}   client CPU {r['client_cpu']:4.0%}"
             )
     for name in ("aiohttp", "ergopy"):
         proc, port = _start_server(name, args.server_cpu, args.workers)
@@ -323,7 +330,10 @@ def main() -> None:
             _stop(proc)
     best = {k: max(r["rate"] for r in v) for k, v in results.items()}
     ratio = best["ergopy"] / best["aiohttp"]
-    print(f"best: ergopy {best['ergopy']:,.0f} msgs/s, raw aiohttp {best['aiohttp']:,.0f} msgs/s → ratio {ratio:.2f} (target ≥ 0.85)")
+    print(
+        f"best: ergopy {best['ergopy']:,.0f} msgs/s, raw aiohttp {best['aiohttp']:,.0f} msgs/s "
+        f"→ ratio {ratio:.2f} (target ≥ 0.85)"
+    )
     print(
         f"idle memory per connection ({args.idle} connections): ergopy {memory['ergopy']:.1f} KiB, "
         f"aiohttp {memory['aiohttp']:.1f} KiB (target ≤ 16 KiB; Ergo's Go echo 15.6 KiB)"
