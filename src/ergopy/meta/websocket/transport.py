@@ -149,11 +149,12 @@ class AiohttpTransport(Transport):
                 if self._max and len(data) > self._max:
                     self._fail(1009, f"message of {len(data)} bytes exceeds the limit of {self._max}")
                     return None
-                try:
-                    data.decode("utf-8")
-                except UnicodeDecodeError:
-                    self._fail(1007, "invalid UTF-8 in a text message")
-                    return None
+                if not data.isascii():  # ASCII is valid UTF-8; checking it allocates nothing
+                    try:
+                        data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        self._fail(1007, "invalid UTF-8 in a text message")
+                        return None
                 return OP_TEXT, data
             if t is _BINARY:
                 data = msg[1]
