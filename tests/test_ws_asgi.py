@@ -29,6 +29,7 @@ IMPLS = ["websockets", "websockets-sansio"]
 
 # uvicorn's legacy "websockets" implementation warns about itself and about websockets.legacy
 pytestmark = [
+    pytest.mark.timeout(20),  # a hang fails fast
     pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets.legacy"),
     pytest.mark.filterwarnings("ignore:.*websockets.*:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:remove second argument of ws_handler:DeprecationWarning"),

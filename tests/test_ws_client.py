@@ -18,6 +18,8 @@ import ergopy
 from ergopy import gen
 from ergopy.meta import websocket
 
+pytestmark = pytest.mark.timeout(20)  # a hang fails fast; every wait inside has its own timeout
+
 
 @dataclass
 class Peer:

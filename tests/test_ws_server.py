@@ -18,6 +18,8 @@ import ergopy
 from ergopy import gen
 from ergopy.meta import websocket
 
+pytestmark = pytest.mark.timeout(20)  # a hang fails fast; every wait inside has its own timeout
+
 
 async def test_connect_messages_disconnect_arrive_in_order_with_the_alias(node: ergopy.Node) -> None:
     s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(subprotocols=["chat"]))

@@ -16,11 +16,20 @@ regression test on a real socket in ``tests/test_ws_conformance_regressions.py``
 * **Client response lifetime.** aiohttp's client connection is closed when its
   ``ClientWebSocketResponse`` is garbage-collected; a client transport keeps it
   (``AiohttpTransport(owner=...)``).
+* **Unmasked client frames.** aiohttp's server accepts them; RFC 6455 §5.1 says
+  the server must fail the connection (gorilla: 1002 "bad MASK").
+  :class:`MaskCheckingResponse` puts :class:`ClientFrameMaskCheck` in front of
+  the parser: it reads only frame headers and skips payloads.
 """
 
 from __future__ import annotations
 
-__all__ = ["reader_limit", "valid_close_code"]
+from typing import Any
+
+from aiohttp import web
+from aiohttp._websocket.models import WebSocketError
+
+__all__ = ["ClientFrameMaskCheck", "MaskCheckingResponse", "reader_limit", "valid_close_code"]
 
 # RFC 6455 §7.4.1 and the IANA registry: the codes a peer may put in a close frame.
 _VALID_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
@@ -34,3 +43,69 @@ def reader_limit(max_message_size: int) -> int:
 def valid_close_code(code: int) -> bool:
     """True if a peer may send ``code`` in a close frame (gorilla's isValidReceivedCloseCode)."""
     return code in _VALID_CLOSE_CODES or 3000 <= code <= 4999
+
+
+class ClientFrameMaskCheck:
+    """Sits in front of aiohttp's server-side ``WebSocketReader``: a frame without the mask
+    bit fails the connection with 1002. Everything before that frame is delivered."""
+
+    __slots__ = ("_failed", "_head", "_inner", "_queue", "_skip")
+
+    def __init__(self, inner: Any, queue: Any) -> None:
+        self._inner = inner  # aiohttp's WebSocketReader
+        self._queue = queue  # its WebSocketDataQueue: the transport reads the error from it
+        self._skip = 0  # payload bytes of the current frame not yet seen
+        self._head = b""  # the start of a frame header split across reads
+        self._failed = False
+
+    def feed_data(self, data: Any) -> tuple[bool, bytes]:
+        if self._failed:
+            return False, b""
+        skip = self._skip
+        if skip >= len(data) and not self._head:  # inside a payload: the common case for big messages
+            self._skip = skip - len(data)
+            return self._inner.feed_data(data)  # type: ignore[no-any-return]
+        head = self._head
+        view = head + data if head else data
+        end = len(view)
+        pos = skip
+        while pos + 2 <= end:
+            second = view[pos + 1]
+            if not second & 0x80:
+                before = pos - len(head)  # the bytes of ``data`` ahead of this frame
+                if before > 0:
+                    self._inner.feed_data(data[:before])
+                self._failed = True
+                self._queue.set_exception(WebSocketError(1002, "a client frame must be masked"))
+                return False, b""
+            n = second & 0x7F
+            size = 6 if n < 126 else 8 if n == 126 else 14
+            if pos + size > end:
+                break
+            if n == 126:
+                n = int.from_bytes(view[pos + 2 : pos + 4], "big")
+            elif n == 127:
+                n = int.from_bytes(view[pos + 2 : pos + 10], "big")
+            pos += size + n
+        if pos >= end:
+            self._skip, self._head = pos - end, b""
+        else:
+            self._skip, self._head = 0, bytes(view[pos:])
+        return self._inner.feed_data(data)  # type: ignore[no-any-return]
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
+
+
+class MaskCheckingResponse(web.WebSocketResponse):
+    """aiohttp's server WebSocket response with :class:`ClientFrameMaskCheck` installed
+    before any frame is parsed (including bytes that arrived with the upgrade request)."""
+
+    def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
+        proto: Any = request.protocol
+        tail, proto._message_tail = proto._message_tail, b""
+        super()._post_start(request, protocol, writer)
+        check = ClientFrameMaskCheck(proto._payload_parser, self._reader)
+        proto._payload_parser = check
+        if tail:
+            check.feed_data(tail)

@@ -24,7 +24,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ... import gen
-from .aiohttp_fixes import reader_limit
+from .aiohttp_fixes import MaskCheckingResponse, reader_limit
 from .connection import Connection
 from .messages import Request
 from .options import HandlerOptions, handshake_timeout
@@ -148,7 +148,7 @@ class Handler(gen.MetaBehavior):
         if not self._origin_ok(req):
             return web.Response(status=403, text="Forbidden: cross-origin WebSocket upgrade")
         opts = self.options
-        ws = web.WebSocketResponse(
+        ws = MaskCheckingResponse(
             protocols=tuple(opts.subprotocols),
             compress=opts.enable_compression,
             max_msg_size=reader_limit(opts.max_message_size),
