@@ -61,12 +61,25 @@ def as_aiohttp_handler(handler: Any) -> AiohttpHandler:
 
 
 class _Server(web.Server):
-    """aiohttp's low-level server, told when its last connection is gone."""
+    """aiohttp's low-level server, told when its last connection is gone.
+
+    An upgraded WebSocket leaves aiohttp's connections (the handler takes its socket
+    over, see ``websocket.upgrade``) and is counted here until its socket closes.
+    """
 
     def __init__(self, handler: AiohttpHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.empty = asyncio.Event()
         self.empty.set()
+        self.upgraded = 0
+
+    def upgraded_adopted(self) -> None:
+        self.upgraded += 1
+        self.empty.clear()
+
+    def upgraded_lost(self) -> None:
+        self.upgraded -= 1
+        self._check_empty()
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         super().connection_made(handler, transport)
@@ -83,7 +96,7 @@ class _Server(web.Server):
             self._check_empty()
 
     def _check_empty(self) -> None:
-        if not self.connections:
+        if not self.connections and not self.upgraded:
             self.empty.set()
 
 
@@ -188,7 +201,8 @@ class WebServer(gen.MetaBehavior):
             await self._server.wait_closed()
 
     def handle_inspect(self, from_: gen.PID, *items: str) -> dict[str, str]:
-        return {"listener": f"{self.host}:{self.port}", "connections": str(len(self._lowlevel.connections))}
+        connections = len(self._lowlevel.connections) + self._lowlevel.upgraded
+        return {"listener": f"{self.host}:{self.port}", "connections": str(connections)}
 
 
 async def create_web_server(options: WebServerOptions) -> WebServer:

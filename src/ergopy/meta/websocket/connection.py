@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +27,7 @@ __all__ = ["Connection", "ConnectError", "SlowConsumerError", "create_connection
 
 _TYPES = {1: MessageType.TEXT, 2: MessageType.BINARY}
 _CLOSE_FOR_REASON_DEFAULT = 1011  # an internal error ended the connection
+_NO_HEADERS: Mapping[str, str] = {}
 _TIMER_SLACK = 0.005  # loop timers may fire up to a clock tick early (uvloop counts milliseconds)
 
 
@@ -62,10 +63,12 @@ class Connection(gen.MetaBehavior):
         self._meta: gen.MetaProcess | None = None
         self._to: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None  # made by wait_closed() if anyone waits
+        self._ended = False
+        self._on_end: Callable[[], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._ping_seen = -1
-        self._ping_buffered = 0
+        self._ping_progress = 0
         self._idle_seen = 0  # data messages in + out when the idle clock last restarted
         self._idle_since = 0.0
         self._terminated = False
@@ -81,7 +84,6 @@ class Connection(gen.MetaBehavior):
         self._meta = process
         self._to = gen.Atom(self._process_name) if self._process_name else process.parent
         self._loop = asyncio.get_running_loop()
-        self._closed = self._loop.create_future()
         self._idle_since = self._loop.time()
 
     async def start(self) -> None:
@@ -94,8 +96,11 @@ class Connection(gen.MetaBehavior):
         connect = MessageConnect(
             alias, t.remote_addr, t.local_addr, self._path, self._query, self._headers, t.subprotocol
         )
+        # only MessageConnect needed these: a long-lived connection keeps no request headers
+        self._headers = _NO_HEADERS
         try:
             send(to, connect)
+            del connect
         except gen.Error as e:
             meta.log.error("unable to send websocket.MessageConnect to %s: %s", to, e)
             t.abort(1011, "no process for this connection")
@@ -252,16 +257,17 @@ class Connection(gen.MetaBehavior):
         if lim.ping_interval:
             if self._ping_seen >= 0:
                 # a ping is out: the peer is alive if anything arrived, or if it is still
-                # taking our output (a big send in progress delays its pong, not its life)
-                buffered = t.buffered()
-                alive = t.activity != self._ping_seen or buffered < self._ping_buffered
+                # taking our output (a big send in progress delays its pong, not its life;
+                # once it has taken everything, the ping included, only a pong will do)
+                taken, pending = t.progress()
+                alive = t.activity != self._ping_seen or (taken > self._ping_progress and pending > 0)
                 if not alive and lim.ping_timeout:
                     t.abort(1011, "keepalive ping timeout")
                     return
                 self._ping_seen = -1
             else:
                 self._ping_seen = t.activity
-                self._ping_buffered = t.buffered()
+                self._ping_progress = t.progress()[0]
                 t.send(OP_PING, b"")
                 if lim.ping_timeout and self._loop is not None:
                     self._timer = self._loop.call_later(lim.ping_timeout, self._tick)
@@ -271,13 +277,29 @@ class Connection(gen.MetaBehavior):
     # ---- ending --------------------------------------------------------------------------------
 
     def _resolve_closed(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the connection has ended (its ``MessageDisconnect`` sent); one callback."""
+        if self._ended:
+            callback()
+        else:
+            self._on_end = callback
+
     async def wait_closed(self) -> None:
-        """Wait until the connection has ended (the handler keeps its HTTP request open until then)."""
-        if self._closed is not None:
-            await asyncio.shield(self._closed)
+        """Wait until the connection has ended (at once if it never started: not spawned)."""
+        if self._ended or self._loop is None:
+            return
+        if self._closed is None:
+            self._closed = self._loop.create_future()
+        await asyncio.shield(self._closed)
 
     async def _close_session(self) -> None:
         s = self._session

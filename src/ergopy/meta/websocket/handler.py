@@ -17,20 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ... import gen
-from .aiohttp_fixes import MaskCheckingResponse, reader_limit
+from . import upgrade
+from .aiohttp_fixes import ClientFrameMaskCheck, reader_limit
 from .connection import Connection
 from .messages import Request
-from .options import HandlerOptions, handshake_timeout
+from .options import HandlerOptions
 from .transport import AiohttpTransport, AsgiTransport
 
 __all__ = ["Handler", "create_handler", "same_origin"]
+
+_READ_LIMIT = 2**16  # aiohttp's DEFAULT_CHUNK_SIZE: the frame queue pauses reading past twice this
 
 
 def same_origin(request: Request) -> bool:
@@ -56,7 +60,6 @@ class Handler(gen.MetaBehavior):
         self._terminated = False
         self._stopped: asyncio.Event | None = None
         self._check_origin = options.check_origin or same_origin
-        self._timeout = handshake_timeout(options.handshake_timeout)
         self.connections = 0  # currently open
         self.accepted = 0  # since start
 
@@ -148,35 +151,34 @@ class Handler(gen.MetaBehavior):
         if not self._origin_ok(req):
             return web.Response(status=403, text="Forbidden: cross-origin WebSocket upgrade")
         opts = self.options
-        ws = MaskCheckingResponse(
-            protocols=tuple(opts.subprotocols),
-            compress=opts.enable_compression,
-            max_msg_size=reader_limit(opts.max_message_size),
-            autoclose=False,
-            autoping=False,
-            decode_text=False,
-        )
         try:
-            async with asyncio.timeout(self._timeout):
-                await ws.prepare(request)
-        except web.HTTPException as e:
-            self._log_error("can not upgrade to websocket: %s", e.text or e.reason)
-            return web.Response(status=e.status, text=e.text, headers=e.headers)  # returning e is deprecated
-        except TimeoutError:
-            self._log_error("can not upgrade to websocket: handshake timed out after %s s", self._timeout)
-            if request.transport is not None:
-                request.transport.abort()
-            return ws
+            head, subprotocol, compress, no_takeover = upgrade.handshake(
+                request, opts.subprotocols, opts.enable_compression
+            )
+        except upgrade.HandshakeError as e:
+            self._log_error("can not upgrade to websocket: %s", e.text)
+            return web.Response(status=e.status, text=e.text)
         transport = request.transport
-        assert transport is not None and ws._reader is not None and ws._writer is not None
+        if transport is None:
+            raise ConnectionResetError("Connection lost")
+        # The upgrade is ours (see .upgrade): the 101 is written now, the socket goes to a
+        # protocol feeding aiohttp's frame parser, and this request ends at once: an idle
+        # connection keeps no HTTP handler, request or task of aiohttp's.
+        loop = asyncio.get_running_loop()
+        proto = upgrade.UpgradedProtocol(transport)
+        queue = WebSocketDataQueue(cast(Any, proto), _READ_LIMIT, loop=loop)  # it pauses and resumes reading
+        parser = WebSocketReader(queue, reader_limit(opts.max_message_size), compress=compress > 0, decode_text=False)
+        proto.attach(queue, ClientFrameMaskCheck(parser, queue))
+        transport.write(head)
+        tail = upgrade.detach(request.protocol, transport, proto)
         t = AiohttpTransport(
-            ws._reader,
+            queue,
             transport,
             client=False,
-            compress=ws._writer.compress,
-            no_takeover=ws._writer.notakeover,
-            subprotocol=ws.ws_protocol,
-            loop=asyncio.get_running_loop(),
+            compress=compress,
+            no_takeover=no_takeover,
+            subprotocol=subprotocol,
+            loop=loop,
             max_message_size=opts.max_message_size,
         )
         conn = Connection(
@@ -187,9 +189,16 @@ class Handler(gen.MetaBehavior):
             query=req.query,
             headers=req.headers,
         )
+        if tail:
+            proto.data_received(tail)
         if self._spawn(conn):
-            await self._run(conn)
-        return ws
+            self.connections += 1
+            self.accepted += 1
+            conn.on_end(self._connection_ended)
+        return upgrade.Handed(status=101)
+
+    def _connection_ended(self) -> None:
+        self.connections -= 1
 
     def _origin_ok(self, req: Request) -> bool:
         try:
