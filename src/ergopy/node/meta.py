@@ -48,13 +48,14 @@ class MetaRecord:
     """The node's side of a meta-process; implements ``gen.MetaProcess`` for its behaviour."""
 
     __slots__ = (
+        "_done",
+        "_finished",
         "_level",
         "_log",
         "_loop",
         "_node",
         "async_mode",
         "behavior",
-        "done",
         "handler_task",
         "id",
         "mailbox_size",
@@ -92,7 +93,8 @@ class MetaRecord:
         self.start_task: asyncio.Task[None] | None = None
         self.handler_task: asyncio.Task[None] | None = None
         self.terminate_task: asyncio.Task[None] | None = None
-        self.done: asyncio.Future[None] = self._loop.create_future()
+        self._done: asyncio.Future[None] | None = None  # made when someone waits (see done)
+        self._finished = False
         self.reason: BaseException | None = None
         self.messages_in = 0
         level = options.log_level if options.log_level != gen.LogLevel.DEFAULT else parent.log.level()
@@ -101,6 +103,17 @@ class MetaRecord:
 
     def __repr__(self) -> str:
         return f"<meta {self.id} {type(self.behavior).__name__} {self.state.name}>"
+
+    @property
+    def done(self) -> asyncio.Future[None]:
+        """Resolved once fully terminated (its tasks ended). Made on first use: thousands of
+        idle WebSocket connections are meta-processes nobody waits for until the node stops."""
+        f = self._done
+        if f is None:
+            f = self._done = self._loop.create_future()
+            if self._finished:
+                f.set_result(None)
+        return f
 
     # ---- gen.MetaProcess --------------------------------------------------------------------
 
@@ -345,13 +358,16 @@ class MetaRecord:
             t.add_done_callback(lambda _t: timer.cancel())
 
     def _maybe_done(self) -> None:
-        if self.done.done() or self.state is not MetaState.TERMINATED:
+        if self._finished or self.state is not MetaState.TERMINATED:
             return
         for t in (self.start_task, self.handler_task, self.terminate_task):
             if t is not None and not t.done() and t is not asyncio.current_task():
                 t.add_done_callback(lambda _t: self._maybe_done())
                 return
-        self.done.set_result(None)
+        self._finished = True
+        self._node._metas.discard(self)
+        if self._done is not None:
+            self._done.set_result(None)
 
     def info(self) -> dict[str, Any]:
         return {

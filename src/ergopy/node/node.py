@@ -490,8 +490,7 @@ class Node:
             raise gen.UnsupportedError(f"{type(behavior).__name__}.init must be a plain def, not async def")
         parent.metas[alias] = m
         self._aliases[alias] = m
-        self._metas.add(m)
-        m.done.add_done_callback(lambda _f: self._metas.discard(m))
+        self._metas.add(m)  # until it has fully terminated (MetaRecord._maybe_done)
         if self._state is _NodeState.STOPPING:
             m.begin()
             m.terminate(gen.TERMINATE_REASON_SHUTDOWN)
