@@ -142,7 +142,7 @@ def detach(proto: RequestHandler, transport: asyncio.Transport, upgraded: Upgrad
     """
     tail = proto._message_tail
     proto._message_tail = b""
-    paused = proto._reading_paused or proto._buffer_paused
+    paused = proto._reading_paused or getattr(proto, "_buffer_paused", False)
     manager = proto._manager
     if manager is not None and hasattr(manager, "upgraded_adopted"):
         manager.upgraded_adopted()

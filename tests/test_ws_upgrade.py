@@ -1,0 +1,88 @@
+"""The server's own opening handshake (websocket.upgrade): what it accepts, what it answers,
+and that an upgraded socket leaves aiohttp's request handling for good."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+
+import pytest
+from websockets.asyncio.client import connect
+from ws_helpers import RawClient, expect, serve, upgrade_request
+
+import ergopy
+from ergopy.meta import websocket
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def _masked_frame(opcode: int, payload: bytes) -> bytes:
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + key + masked
+
+
+async def test_frames_sent_with_the_upgrade_request_are_delivered(node: ergopy.Node) -> None:
+    s = await serve(node, pool=["w1"])
+    raw = await RawClient.open(s.port)
+    status, _ = await raw.request(upgrade_request(s.port) + _masked_frame(1, b"early") + _masked_frame(2, b"bird"))
+    assert status == 101
+    mc = await expect(s.queue, websocket.MessageConnect)
+    m1 = await expect(s.queue, websocket.Message)
+    m2 = await expect(s.queue, websocket.Message)
+    assert (m1.id, m1.type, m1.body) == (mc.id, websocket.MessageType.TEXT, b"early")
+    assert (m2.id, m2.type, m2.body) == (mc.id, websocket.MessageType.BINARY, b"bird")
+    assert await raw.read_frame() == (1, b"early")  # the probe echoes
+    raw.close()
+    await expect(s.queue, websocket.MessageDisconnect)
+
+
+async def test_the_101_carries_the_accept_key_of_rfc_6455(node: ergopy.Node) -> None:
+    s = await serve(node, pool=["w1"])
+    raw = await RawClient.open(s.port)
+    status, head = await raw.request(upgrade_request(s.port, key="dGhlIHNhbXBsZSBub25jZQ=="))  # RFC 6455 §1.3
+    assert status == 101
+    assert b"\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head
+    assert b"\r\nUpgrade: websocket\r\n" in head
+    raw.close()
+
+
+async def test_a_connection_header_with_several_tokens_upgrades(node: ergopy.Node) -> None:
+    """Firefox sends ``Connection: keep-alive, Upgrade``."""
+    s = await serve(node, pool=["w1"])
+    raw = await RawClient.open(s.port)
+    request = upgrade_request(s.port).replace(b"Connection: Upgrade\r\n", b"Connection: keep-alive, Upgrade\r\n")
+    status, _ = await raw.request(request)
+    assert status == 101
+    await expect(s.queue, websocket.MessageConnect)
+    raw.close()
+
+
+async def test_upgrade_without_connection_upgrade_is_400(node: ergopy.Node) -> None:
+    s = await serve(node, pool=["w1"])
+    raw = await RawClient.open(s.port)
+    status, _ = await raw.request(upgrade_request(s.port, omit=["Connection"]))
+    assert status == 400
+    raw.close()
+    assert s.queue.empty()
+
+
+async def test_an_upgraded_socket_leaves_aiohttp_and_the_server_counts_it_until_it_closes(node: ergopy.Node) -> None:
+    s = await serve(node, pool=["w1"])
+    lowlevel = s.probe.server._lowlevel
+    async with connect(s.url()) as c:
+        await expect(s.queue, websocket.MessageConnect)
+        await c.send("hi")
+        assert await c.recv() == "hi"
+        assert lowlevel.connections == []  # no aiohttp request handler is kept for it
+        assert lowlevel.upgraded == 1
+        assert (await node.inspect_meta(s.probe.server_alias))["connections"] == "1"
+        assert s.handler.connections == 1
+        assert not lowlevel.empty.is_set()
+    await expect(s.queue, websocket.Message)
+    await expect(s.queue, websocket.MessageDisconnect)
+    assert s.handler.connections == 0  # told before MessageDisconnect went out
+    await asyncio.wait_for(lowlevel.empty.wait(), 5)  # once the socket is closed
+    assert lowlevel.upgraded == 0
+    assert s.handler.accepted == 1
