@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from ws_helpers import HOST, Got, Probe, expect, run
+from ws_helpers import HOST, Got, Probe, expect, make_certificate, run
 
 import ergopy
 from ergopy import gen
@@ -227,3 +229,32 @@ async def test_terminate_after_a_failed_spawn_meta_closes_the_socket(node: ergop
         conn.terminate(e.value)
         code, _ = await asyncio.wait_for(srv.closed.get(), 5)  # the server saw the connection end
         assert code == 1011
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+async def test_client_connects_over_wss_with_a_given_ssl_context(
+    node: ergopy.Node, tls_cert: tuple[Path, Path]
+) -> None:
+    cert, key = tls_cert
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    q = await start_worker(node)
+    async with peer(ssl=server_ctx) as srv:
+        alias = await dial(node, f"wss://{HOST}:{srv.port}/", ssl=client_ctx)
+        await expect(q, websocket.MessageConnect)
+        node.send_alias(alias, websocket.Message(body=b"over tls"))
+        assert (await expect(q, websocket.Message)).body == b"over tls"
+
+
+async def test_client_refuses_an_unverified_certificate(node: ergopy.Node, tls_cert: tuple[Path, Path]) -> None:
+    cert, key = tls_cert
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    async with peer(ssl=server_ctx) as srv:
+        with pytest.raises(websocket.ConnectError):
+            await websocket.create_connection(websocket.ConnectionOptions(url=f"wss://{HOST}:{srv.port}/"))

@@ -209,3 +209,44 @@ async def test_drop_policy_drops_messages_and_keeps_the_connection(node: ergopy.
     md = await expect(s.queue, websocket.MessageDisconnect)
     assert (md.id, md.code, md.reason) == (mc.id, 1000, "bye")
     raw.close()
+
+
+# ---- flood control and slow handshakes --------------------------------------------------------------
+
+
+async def test_a_flooding_client_is_not_read_while_its_worker_is_behind(node: ergopy.Node) -> None:
+    high = 10
+    s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(mailbox_high_water=high), echo=False)
+    gate = asyncio.Event()
+    async with connect(s.url()) as c:
+        mc = await expect(s.queue, websocket.MessageConnect)
+        blocked = asyncio.ensure_future(run(node, "w1", lambda p: gate.wait()))  # the worker is busy
+        for i in range(500):
+            await c.send(str(i))
+        pong = await c.ping()
+        with pytest.raises(TimeoutError):  # the connection stopped reading: the ping waits in the socket
+            await asyncio.wait_for(asyncio.shield(pong), 0.5)
+        waiting = node.process_info(node.lookup_name("w1").pid)["messages_mailbox"]  # type: ignore[union-attr]
+        info = await node.inspect_meta(mc.id)
+        # it read up to the high-water mark (the gate request may still have been queued
+        # at the check), and at most one check period (high // 4 messages) beyond it
+        assert high - 1 <= waiting <= high + high // 4, (waiting, info)
+        gate.set()
+        await blocked
+        await asyncio.wait_for(pong, 5)  # reading resumed once the worker caught up
+        for i in range(500):
+            assert (await expect(s.queue, websocket.Message)).body == str(i).encode()
+
+
+async def test_a_client_that_sends_no_request_head_is_cut_after_the_servers_handshake_timeout(
+    node: ergopy.Node,
+) -> None:
+    s = await serve(node, pool=["w1"], handshake_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    raw = await RawClient.open(s.port)
+    raw.writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # and never the rest (slowloris)
+    t0 = loop.time()
+    await raw.wait_eof()
+    assert 0.25 <= loop.time() - t0 < 1.5
+    raw.close()
+    assert s.queue.empty()

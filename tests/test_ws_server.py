@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -12,7 +11,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-from ws_helpers import HOST, Probe, RawClient, assert_empty, expect, run, serve, upgrade_request
+from ws_helpers import HOST, Probe, RawClient, assert_empty, expect, make_certificate, run, serve, upgrade_request
 
 import ergopy
 from ergopy import gen
@@ -343,18 +342,7 @@ async def test_compression_is_declined_when_disabled(node: ergopy.Node) -> None:
 
 @pytest.fixture(scope="module")
 def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", f"subjectAltName=IP:{HOST},DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 async def test_wss_with_a_self_signed_certificate(node: ergopy.Node, tls_cert: tuple[Path, Path]) -> None:

@@ -20,8 +20,10 @@ import inspect
 import os
 import socket
 import struct
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import pytest
@@ -303,3 +305,18 @@ def assert_empty(queue: asyncio.Queue[Got]) -> None:
     """Nothing more reached the probes (checked after the last expected item arrived)."""
     if not queue.empty():
         pytest.fail(f"unexpected: {queue.get_nowait()!r}")
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (openssl CLI): (cert.pem, key.pem)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+            "-addext", f"subjectAltName=IP:{HOST},DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key

@@ -13,9 +13,10 @@ regression test on a real socket in ``tests/test_ws_conformance_regressions.py``
   close frame. RFC 6455 §7.4.1 forbids 1005, 1006 and 1015 on the wire and
   defines nothing above 4999; :func:`valid_close_code` is gorilla's rule, so a bad
   code fails the connection with 1002. (Autobahn 7.9.5.)
-* **Client response lifetime.** aiohttp's client connection is closed when its
-  ``ClientWebSocketResponse`` is garbage-collected; a client transport keeps it
-  (``AiohttpTransport(owner=...)``).
+* **Client response lifetime.** aiohttp closes a client socket when its
+  ``ClientResponse`` is garbage-collected, and logs "Unclosed connection" for one
+  never closed; a client transport keeps it while open and closes it when it
+  finishes (``AiohttpTransport(owner=...)``).
 * **Unmasked client frames.** aiohttp's server accepts them; RFC 6455 §5.1 says
   the server must fail the connection (gorilla: 1002 "bad MASK").
   :class:`MaskCheckingResponse` puts :class:`ClientFrameMaskCheck` in front of

@@ -355,7 +355,7 @@ async def create_connection(options: ConnectionOptions) -> Connection:
         subprotocol=ws.protocol,
         loop=asyncio.get_running_loop(),
         max_message_size=options.max_message_size,
-        owner=ws,  # aiohttp closes the socket when its response object is collected
+        owner=ws._response,  # aiohttp closes the socket when this is collected (aiohttp_fixes)
     )
     response_headers = dict(ws._response.headers) if getattr(ws, "_response", None) is not None else {}
     return Connection(

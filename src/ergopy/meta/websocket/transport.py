@@ -108,7 +108,7 @@ class AiohttpTransport(Transport):
     ) -> None:
         self._reader = reader  # aiohttp's WebSocketDataQueue, fed by its C parser
         self._max = max_message_size  # exact; aiohttp's own check is one byte looser (aiohttp_fixes)
-        self._owner = owner  # what must outlive the transport (aiohttp's client response)
+        self._owner = owner  # aiohttp's client response: kept while open, closed by _finish
         self._transport = transport
         self._loop = loop
         self._encoder = FrameEncoder(mask=client, compress=compress, no_takeover=no_takeover)
@@ -263,6 +263,10 @@ class AiohttpTransport(Transport):
         # Wake a reader parked in read(): it sees the end at once.
         with contextlib.suppress(Exception):
             self._reader.feed_eof()
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            with contextlib.suppress(Exception):
+                owner.close()  # releases aiohttp's connection record (no "Unclosed connection" at GC)
         if self._on_closed is not None:
             self._on_closed()
 
