@@ -139,3 +139,30 @@ async def test_client_connection_survives_garbage_collection(node: ergopy.Node) 
     assert (await expect(q, websocket.Message)).body == b"still here"
     node.send_alias(alias, websocket.Message(type=websocket.MessageType.CLOSE, body=websocket.close_body(1000)))
     assert (await expect(q, websocket.MessageDisconnect)).code == 1000
+
+
+async def test_a_finished_client_connection_leaves_no_unclosed_aiohttp_connection(node: ergopy.Node) -> None:
+    """Its aiohttp response is closed with the connection, so collecting it logs nothing."""
+    loop = asyncio.get_running_loop()
+    logged: list[str] = []
+    old = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, ctx: logged.append(str(ctx.get("message"))))
+    try:
+        s = await serve(node)
+        q: asyncio.Queue[Got] = asyncio.Queue()
+        await node.spawn_register("c1", Probe, None, q, False)
+
+        async def dial(p: Probe) -> gen.Alias:
+            conn = await websocket.create_connection(websocket.ConnectionOptions(url=s.url()))
+            return p.spawn_meta(conn, gen.MetaOptions())
+
+        alias: gen.Alias = await run(node, "c1", dial)
+        await expect(q, websocket.MessageConnect)
+        node.send_alias(alias, websocket.Message(type=websocket.MessageType.CLOSE, body=websocket.close_body(1000)))
+        assert (await expect(q, websocket.MessageDisconnect)).code == 1000
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            gc.collect()
+    finally:
+        loop.set_exception_handler(old)
+    assert "Unclosed connection" not in logged
