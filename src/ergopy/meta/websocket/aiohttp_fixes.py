@@ -19,18 +19,17 @@ regression test on a real socket in ``tests/test_ws_conformance_regressions.py``
   finishes (``AiohttpTransport(owner=...)``).
 * **Unmasked client frames.** aiohttp's server accepts them; RFC 6455 §5.1 says
   the server must fail the connection (gorilla: 1002 "bad MASK").
-  :class:`MaskCheckingResponse` puts :class:`ClientFrameMaskCheck` in front of
-  the parser: it reads only frame headers and skips payloads.
+  The handler puts :class:`ClientFrameMaskCheck` in front of the parser when it
+  upgrades (``websocket.upgrade``): it reads only frame headers and skips payloads.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
 from aiohttp._websocket.models import WebSocketError
 
-__all__ = ["ClientFrameMaskCheck", "MaskCheckingResponse", "reader_limit", "valid_close_code"]
+__all__ = ["ClientFrameMaskCheck", "reader_limit", "valid_close_code"]
 
 # RFC 6455 §7.4.1 and the IANA registry: the codes a peer may put in a close frame.
 _VALID_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
@@ -97,16 +96,3 @@ class ClientFrameMaskCheck:
     def feed_eof(self) -> None:
         self._inner.feed_eof()
 
-
-class MaskCheckingResponse(web.WebSocketResponse):
-    """aiohttp's server WebSocket response with :class:`ClientFrameMaskCheck` installed
-    before any frame is parsed (including bytes that arrived with the upgrade request)."""
-
-    def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: Any) -> None:
-        proto: Any = request.protocol
-        tail, proto._message_tail = proto._message_tail, b""
-        super()._post_start(request, protocol, writer)
-        check = ClientFrameMaskCheck(proto._payload_parser, self._reader)
-        proto._payload_parser = check
-        if tail:
-            check.feed_data(tail)

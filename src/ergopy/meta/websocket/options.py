@@ -51,7 +51,9 @@ class HandlerOptions:
 
     ``process_pool``: names of the processes that handle connections, round-robin
     per connection (empty: the handler's parent process). ``handshake_timeout``:
-    seconds for the upgrade (0/None: 15). ``check_origin``: ``(Request) -> bool``;
+    seconds for the upgrade (0/None: 15; Ergo's option: the native server writes its
+    101 at once without waiting, and bounds the request head with
+    ``web.WebServerOptions.handshake_timeout``). ``check_origin``: ``(Request) -> bool``;
     ``None`` means the same-origin rule (no Origin header, or its host equals
     Host). ``subprotocols``: offered in preference order.
     """
