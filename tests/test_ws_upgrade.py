@@ -4,15 +4,21 @@ and that an upgraded socket leaves aiohttp's request handling for good."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import struct
+from typing import Any, cast
 
 import pytest
+from aiohttp import EofStream
+from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 from websockets.asyncio.client import connect
 from ws_helpers import RawClient, expect, serve, upgrade_request
 
 import ergopy
 from ergopy.meta import websocket
+from ergopy.meta.websocket import upgrade
+from ergopy.meta.websocket.aiohttp_fixes import ClientFrameMaskCheck
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -86,3 +92,35 @@ async def test_an_upgraded_socket_leaves_aiohttp_and_the_server_counts_it_until_
     await asyncio.wait_for(lowlevel.empty.wait(), 5)  # once the socket is closed
     assert lowlevel.upgraded == 0
     assert s.handler.accepted == 1
+
+
+class _PausableTransport:
+    """Enough of a transport for the protocol: reading can be paused and resumed."""
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def test_frames_already_read_are_delivered_after_the_socket_is_lost_while_the_queue_was_full() -> None:
+    """aiohttp's reader parks on its full queue by weak reference only, with the frames it has
+    read but not queued: the protocol keeps it, so they are all delivered after a reset."""
+    loop = asyncio.get_running_loop()
+    proto = upgrade.UpgradedProtocol(cast(Any, _PausableTransport()))
+    queue = WebSocketDataQueue(cast(Any, proto), 2**16, loop=loop)
+    proto.attach(queue, ClientFrameMaskCheck(WebSocketReader(queue, 0, compress=False, decode_text=False), queue))
+    payload = b"x" * 1000
+    frame = struct.pack("!BBH", 0x82, 0x80 | 126, len(payload)) + b"\0\0\0\0" + payload  # zero mask key
+    proto.data_received(frame * 1000)
+    assert queue._stalled_reader is not None  # the queue is full: the reader holds the rest
+    proto.connection_lost(ConnectionResetError())
+    gc.collect()
+    got = 0
+    with pytest.raises(EofStream):
+        while True:
+            msg = await queue.read()
+            assert msg[1] == payload
+            got += 1
+    assert got == 1000

@@ -92,7 +92,10 @@ class UpgradedProtocol(asyncio.Protocol):
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         self._queue: Any = None  # aiohttp's WebSocketDataQueue
-        self._parser: Any = None  # aiohttp's WebSocketReader; None once it failed or the socket is gone
+        # aiohttp's WebSocketReader: kept for the connection's whole life, also after the socket
+        # is gone, since a stalled reader (queue full) still holds frames already read, parked
+        # on the queue by weak reference only; the reader ignores data after a failure itself
+        self._parser: Any = None
         self._reading_paused = False  # read by the queue
         self._manager: Any = None
 
@@ -101,17 +104,12 @@ class UpgradedProtocol(asyncio.Protocol):
         self._parser = parser
 
     def data_received(self, data: bytes) -> None:
-        parser = self._parser
-        if parser is not None:
-            failed, _ = parser.feed_data(data)
-            if failed:  # a protocol error is queued for the reader, which closes; ignore the rest
-                self._parser = None
+        self._parser.feed_data(data)  # a protocol error goes to the queue: the reader then closes
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes itself; connection_lost follows
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._parser = None
         self._queue.feed_eof()
         manager, self._manager = self._manager, None
         if manager is not None:
