@@ -32,3 +32,12 @@ def test_local_messaging_quick_runs(loop: str) -> None:
     assert "sender -> receiver" in out
     assert "ping-pong (tell)" in out
     assert "targets" in out
+
+
+def test_ws_memory_runs_and_prints_the_allocations_per_connection() -> None:
+    script = str(ROOT / "benchmarks" / "ws_memory.py")
+    out = subprocess.run(
+        [sys.executable, script, "100", "--top", "5"], capture_output=True, text=True, timeout=90, check=True
+    ).stdout
+    assert "100 idle connections: traced" in out
+    assert "caused by" in out
