@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -26,6 +28,10 @@ from aiohttp._websocket.models import WebSocketError
 from .aiohttp_fixes import valid_close_code
 from .frames import FrameEncoder
 from .messages import close_body
+
+if sys.platform.startswith("linux"):
+    import fcntl
+    import termios
 
 __all__ = ["AiohttpTransport", "AsgiTransport", "Transport"]
 
@@ -62,6 +68,12 @@ class Transport:
     def buffered(self) -> int:
         """Bytes written but not yet taken by the peer's socket."""
         raise NotImplementedError
+
+    def progress(self) -> tuple[int, int]:
+        """``(taken, pending)``: a count that grows while the peer takes our output, and the bytes
+        it has yet to take. Keepalive: a peer whose pong is stuck behind a big send is alive."""
+        b = self.buffered()
+        return -b, b
 
     def close(self, code: int, reason: str = "", wait_reply: bool = True) -> None:
         """Send a close frame (once). ``wait_reply``: keep reading until the peer answers
@@ -224,6 +236,23 @@ class AiohttpTransport(Transport):
             return 0
         return self._transport.get_write_buffer_size() + self._out_bytes
 
+    def progress(self) -> tuple[int, int]:
+        """On Linux, from the kernel: bytes the peer's TCP acknowledged, and ours plus the
+        kernel's unacknowledged bytes (its send buffer can hold megabytes, so what leaves
+        our own buffer says nothing about the peer)."""
+        b = self.buffered()
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None and _TCP_INFO is not None:
+            try:
+                info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCPI_BYTES_ACKED_END)
+                outq = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # == SIOCOUTQ
+            except (OSError, ValueError):
+                info = b""
+            if len(info) >= _TCPI_BYTES_ACKED_END:
+                acked = int.from_bytes(info[_TCPI_BYTES_ACKED_END - 8 : _TCPI_BYTES_ACKED_END], sys.byteorder)
+                return acked, b + int.from_bytes(outq, sys.byteorder)
+        return -b, b
+
     def _send_close(self, code: int | None, reason: str) -> None:
         payload = close_body(code, reason) if code is not None else b""
         self._out.extend(self._encoder.encode(OP_CLOSE, payload))
@@ -272,6 +301,9 @@ class AiohttpTransport(Transport):
 
 
 _CLOSE_GRACE = 2.0  # seconds a server waits for the peer to close TCP after the close handshake
+# struct tcp_info's u64 tcpi_bytes_acked ends at byte 128 (Linux >= 4.1); elsewhere progress() falls back
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
+_TCPI_BYTES_ACKED_END = 128
 
 
 ASGIReceive = Callable[[], Awaitable[Mapping[str, Any]]]
