@@ -149,7 +149,11 @@ class WebServer(gen.MetaBehavior):
         return f"{scheme}://{host}:{self.port}"
 
     async def _listen(self) -> None:
-        self._server = await self._loop.create_server(self._protocol, sock=self._sock, ssl=self.options.ssl)
+        # backlog again: create_server calls listen() itself, with 100 unless told (a burst of
+        # connects then overflows the accept queue and waits out a 1 s SYN retransmit)
+        self._server = await self._loop.create_server(
+            self._protocol, sock=self._sock, ssl=self.options.ssl, backlog=self.options.backlog
+        )
 
     def _protocol(self) -> RequestHandler:
         proto = self._lowlevel()
