@@ -126,7 +126,7 @@ class Handler(gen.MetaBehavior):
     # ---- native (aiohttp) ----------------------------------------------------------------------
 
     async def serve_aiohttp(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Upgrade an aiohttp request; the response ends when the connection does."""
+        """Upgrade an aiohttp request; it returns at once, the socket then belongs to the connection."""
         why = self._unavailable()
         if why is not None:
             return web.Response(status=503, text=why)
