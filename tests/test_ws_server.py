@@ -311,6 +311,13 @@ async def test_subprotocol_is_negotiated_from_the_handlers_list(node: ergopy.Nod
         assert (await expect(s.queue, websocket.MessageConnect)).subprotocol == "chat.v1"
 
 
+async def test_subprotocol_choice_follows_the_servers_preference_order(node: ergopy.Node) -> None:
+    s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(subprotocols=["chat.v2", "chat.v1"]))
+    async with connect(s.url(), subprotocols=["chat.v1", "chat.v2"]) as c:
+        assert c.subprotocol == "chat.v2"
+        assert (await expect(s.queue, websocket.MessageConnect)).subprotocol == "chat.v2"
+
+
 async def test_no_common_subprotocol_means_none(node: ergopy.Node) -> None:
     s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(subprotocols=["chat.v2"]))
     async with connect(s.url(), subprotocols=["other"]) as c:
@@ -401,3 +408,4 @@ async def test_node_stop_leaves_nothing_and_closes_the_clients_socket(node: ergo
     await asyncio.wait_for(c.wait_closed(), 5)
     assert c.state is websockets.protocol.State.CLOSED
     assert s.probe.server._lowlevel.connections == []
+

@@ -244,8 +244,8 @@ class Handler(gen.MetaBehavior):
         if not self._origin_ok(req):
             await _asgi_deny(scope, send, 403, "Forbidden: cross-origin WebSocket upgrade")
             return
-        offered = [p.strip() for p in headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        subprotocol = next((p for p in offered if p in self.options.subprotocols), None)
+        offered = headers.getall("Sec-WebSocket-Protocol", ())
+        subprotocol = upgrade.choose_subprotocol(offered, self.options.subprotocols)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
         t = AsgiTransport(
             receive,

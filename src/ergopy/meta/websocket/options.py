@@ -55,7 +55,8 @@ class HandlerOptions:
     101 at once without waiting, and bounds the request head with
     ``web.WebServerOptions.handshake_timeout``). ``check_origin``: ``(Request) -> bool``;
     ``None`` means the same-origin rule (no Origin header, or its host equals
-    Host). ``subprotocols``: offered in preference order.
+    Host). ``subprotocols``: the server's, in preference order: the first one the client
+    also offers is chosen (gorilla's rule).
     """
 
     process_pool: Sequence[str] = ()

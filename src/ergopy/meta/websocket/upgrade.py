@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.http_websocket import ws_ext_gen, ws_ext_parse
 from aiohttp.web_protocol import RequestHandler
 
-__all__ = ["HandshakeError", "UpgradedProtocol", "detach", "handshake"]
+__all__ = ["HandshakeError", "UpgradedProtocol", "choose_subprotocol", "detach", "handshake"]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 _HEAD = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
@@ -41,6 +41,13 @@ class HandshakeError(Exception):
 
 def _tokens(values: Sequence[str]) -> list[str]:
     return [t.strip() for v in values for t in v.split(",") if t.strip()]
+
+
+def choose_subprotocol(offered: Sequence[str], supported: Sequence[str]) -> str | None:
+    """The first of the server's ``supported`` subprotocols the client offered (gorilla's rule:
+    the server's preference order decides), or None. ``offered``: the header values."""
+    tokens = set(_tokens(offered))
+    return next((p for p in supported if p in tokens), None)
 
 
 def handshake(
@@ -64,9 +71,7 @@ def handshake(
     head = [_HEAD, accept]
     subprotocol = None
     if subprotocols:
-        # the client's order decides among those the server speaks (as aiohttp)
-        offered = _tokens(headers.getall("Sec-WebSocket-Protocol", ()))
-        subprotocol = next((p for p in offered if p in subprotocols), None)
+        subprotocol = choose_subprotocol(headers.getall("Sec-WebSocket-Protocol", ()), subprotocols)
         if subprotocol is not None:
             head += [b"\r\nSec-WebSocket-Protocol: ", subprotocol.encode("utf-8", "surrogateescape")]
     compress, no_takeover = 0, False
