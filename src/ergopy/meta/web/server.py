@@ -151,8 +151,16 @@ class WebServer(gen.MetaBehavior):
     async def _listen(self) -> None:
         # backlog again: create_server calls listen() itself, with 100 unless told (a burst of
         # connects then overflows the accept queue and waits out a 1 s SYN retransmit)
+        # with TLS, the head timer below sees no transport until the TLS handshake is done:
+        # that handshake gets the same bound (asyncio's own default is 60 s)
+        timeout = self.options.handshake_timeout
+        tls_timeout = timeout if self.options.ssl is not None and timeout and timeout > 0 else None
         self._server = await self._loop.create_server(
-            self._protocol, sock=self._sock, ssl=self.options.ssl, backlog=self.options.backlog
+            self._protocol,
+            sock=self._sock,
+            ssl=self.options.ssl,
+            backlog=self.options.backlog,
+            ssl_handshake_timeout=tls_timeout,
         )
 
     def _protocol(self) -> RequestHandler:
