@@ -68,7 +68,8 @@ class Connection(gen.MetaBehavior):
         self._on_end: Callable[[], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._ping_seen = -1
-        self._ping_progress = 0
+        self._ping_progress = 0  # what the peer had taken when the ping went out
+        self._ping_at = 0  # ... and where the ping is in our output
         self._idle_seen = 0  # data messages in + out when the idle clock last restarted
         self._idle_since = 0.0
         self._terminated = False
@@ -257,17 +258,18 @@ class Connection(gen.MetaBehavior):
         if lim.ping_interval:
             if self._ping_seen >= 0:
                 # a ping is out: the peer is alive if anything arrived, or if it is still
-                # taking our output (a big send in progress delays its pong, not its life;
-                # once it has taken everything, the ping included, only a pong will do)
-                taken, pending = t.progress()
-                alive = t.activity != self._ping_seen or (taken > self._ping_progress and pending > 0)
+                # taking the output queued before the ping (a big send delays its pong, not
+                # its life); once its TCP has taken the ping, only a pong will do
+                taken, _ = t.progress()
+                alive = t.activity != self._ping_seen or self._ping_progress < taken < self._ping_at
                 if not alive and lim.ping_timeout:
                     t.abort(1011, "keepalive ping timeout")
                     return
                 self._ping_seen = -1
             else:
                 self._ping_seen = t.activity
-                self._ping_progress = t.progress()[0]
+                taken, pending = t.progress()
+                self._ping_progress, self._ping_at = taken, taken + pending + 1  # past the ping's first byte
                 t.send(OP_PING, b"")
                 if lim.ping_timeout and self._loop is not None:
                     self._timer = self._loop.call_later(lim.ping_timeout, self._tick)
