@@ -72,6 +72,8 @@ class Connection(gen.MetaBehavior):
         self._ping_at = 0  # ... and where the ping is in our output
         self._idle_seen = 0  # data messages in + out when the idle clock last restarted
         self._idle_since = 0.0
+        self._next_ping = 0.0  # when the next keepalive ping is due (loop time)
+        self._ping_deadline = 0.0  # when the ping that is out must have been answered
         self._terminated = False
         self.bytes_in = 0
         self.bytes_out = 0
@@ -225,15 +227,24 @@ class Connection(gen.MetaBehavior):
 
     # ---- keepalive and idle ------------------------------------------------------------------
 
-    def _period(self) -> float | None:
-        lim = self._limits
-        periods = [p for p in (lim.ping_interval, lim.idle_timeout) if p]
-        return min(periods) if periods else None
-
     def _arm_timer(self) -> None:
-        period = self._period()
-        if period and self._loop is not None and not self._terminated:
-            self._timer = self._loop.call_later(period, self._tick)
+        """First arming, when the connection starts: the first ping is due one interval from now."""
+        if self._loop is None or self._terminated:
+            return
+        if self._limits.ping_interval:
+            self._next_ping = self._loop.time() + self._limits.ping_interval
+        self._rearm(self._loop.time())
+
+    def _rearm(self, now: float) -> None:
+        """Wake at the earliest of: the idle deadline, the pong deadline, the next ping."""
+        lim = self._limits
+        due = []
+        if lim.idle_timeout:
+            due.append(self._idle_since + lim.idle_timeout)
+        if lim.ping_interval:
+            due.append(self._ping_deadline if self._ping_seen >= 0 and lim.ping_timeout else self._next_ping)
+        if due and self._loop is not None and not self._terminated:
+            self._timer = self._loop.call_later(max(0.0, min(due) - now), self._tick)
 
     def _disarm_timer(self) -> None:
         if self._timer is not None:
@@ -241,40 +252,48 @@ class Connection(gen.MetaBehavior):
             self._timer = None
 
     def _tick(self) -> None:
-        """Runs every period: send a ping to a quiet peer; drop one that stays silent; close idle ones."""
+        """Close an idle connection; check the pong of the ping that is out; send the next ping.
+
+        Pings go out every ``ping_interval`` and each must be answered within
+        ``ping_timeout``, so a peer that vanishes is dropped (1011) at most
+        ``ping_interval + ping_timeout`` after its last sign of life.
+        """
         self._timer = None
+        assert self._loop is not None
         t = self._t
         lim = self._limits
-        if lim.idle_timeout and self._loop is not None:
+        now = self._loop.time()
+        if lim.idle_timeout:
             # idle means no data messages either way for idle_timeout: pongs answering our
-            # keepalive pings do not count, and ticks may come more often than idle_timeout
+            # keepalive pings do not count
             traffic = self.messages_in + self.messages_out
-            now = self._loop.time()
             if traffic != self._idle_seen:
                 self._idle_seen, self._idle_since = traffic, now
             elif now - self._idle_since >= lim.idle_timeout - _TIMER_SLACK:
                 t.close(1000, "idle timeout")
                 return
         if lim.ping_interval:
-            if self._ping_seen >= 0:
-                # a ping is out: the peer is alive if anything arrived, or if it is still
-                # taking the output queued before the ping (a big send delays its pong, not
-                # its life); once its TCP has taken the ping, only a pong will do
+            if self._ping_seen >= 0 and lim.ping_timeout and now >= self._ping_deadline - _TIMER_SLACK:
+                # the ping's time is up: the peer is alive if anything arrived, or if it is
+                # still taking the output queued before the ping (a big send delays its pong,
+                # not its life); once its TCP has taken the ping, only a pong will do
                 taken, _ = t.progress()
                 alive = t.activity != self._ping_seen or self._ping_progress < taken < self._ping_at
-                if not alive and lim.ping_timeout:
+                if not alive:
                     t.abort(1011, "keepalive ping timeout")
                     return
                 self._ping_seen = -1
-            else:
-                self._ping_seen = t.activity
-                taken, pending = t.progress()
-                self._ping_progress, self._ping_at = taken, taken + pending + 1  # past the ping's first byte
-                t.send(OP_PING, b"")
-                if lim.ping_timeout and self._loop is not None:
-                    self._timer = self._loop.call_later(lim.ping_timeout, self._tick)
-                    return
-        self._arm_timer()
+            if now >= self._next_ping - _TIMER_SLACK:
+                if self._ping_seen >= 0 and t.activity == self._ping_seen:
+                    pass  # no deadline (ping_timeout off) and no answer yet: keep waiting on this ping
+                else:
+                    self._ping_seen = t.activity
+                    taken, pending = t.progress()
+                    self._ping_progress, self._ping_at = taken, taken + pending + 1  # past the ping's first byte
+                    t.send(OP_PING, b"")
+                    self._ping_deadline = now + (lim.ping_timeout or 0.0)
+                self._next_ping = now + lim.ping_interval
+        self._rearm(now)
 
     # ---- ending --------------------------------------------------------------------------------
 
