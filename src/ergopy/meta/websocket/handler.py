@@ -207,7 +207,8 @@ class Handler(gen.MetaBehavior):
             self._log_error("check_origin raised: %r", e)
             ok = False
         if not ok:
-            self._log_error("can not upgrade to websocket: origin %s not allowed", req.headers.get("Origin"))
+            # the Origin is the peer's text: logged escaped (repr) and cut, never raw
+            self._log_error("can not upgrade to websocket: origin %r not allowed", (req.headers.get("Origin") or "")[:100])
         return ok
 
     # ---- ASGI ----------------------------------------------------------------------------------
