@@ -208,7 +208,8 @@ class Handler(gen.MetaBehavior):
             ok = False
         if not ok:
             # the Origin is the peer's text: logged escaped (repr) and cut, never raw
-            self._log_error("can not upgrade to websocket: origin %r not allowed", (req.headers.get("Origin") or "")[:100])
+            origin = (req.headers.get("Origin") or "")[:100]
+            self._log_error("can not upgrade to websocket: origin %r not allowed", origin)
         return ok
 
     # ---- ASGI ----------------------------------------------------------------------------------
