@@ -132,8 +132,8 @@ class PID:
         return (PID, (str.__str__(self.node), self.id, self.creation))
 
 
-class ProcessID:
-    """A process addressed by its registered name on a node."""
+class _NamedBase:
+    """A name on a node: what ``ProcessID`` and ``Event`` share (type-distinct equality)."""
 
     __slots__ = ("_hash", "name", "node")
     _hash: int
@@ -143,27 +143,34 @@ class ProcessID:
     def __init__(self, name: str, node: str = "") -> None:
         object.__setattr__(self, "name", name if type(name) is Atom else Atom(name))
         object.__setattr__(self, "node", node if type(node) is Atom else Atom(node))
-        object.__setattr__(self, "_hash", hash((ProcessID, str.__str__(self.name), str.__str__(self.node))))
+        object.__setattr__(self, "_hash", hash((type(self), str.__str__(self.name), str.__str__(self.node))))
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("ProcessID is immutable")
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __hash__(self) -> int:
         return self._hash
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is not ProcessID:
+        if type(other) is not type(self):
             return NotImplemented
+        assert isinstance(other, _NamedBase)
         return self.name == other.name and self.node == other.node
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str.__str__(self.name)!r}, {str.__str__(self.node)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str.__str__(self.name), str.__str__(self.node)))
+
+
+class ProcessID(_NamedBase):
+    """A process addressed by its registered name on a node. Prints ``<CRC.'name'>``."""
+
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"<{crc32(str.__str__(self.node))}.{self.name}>"
-
-    def __repr__(self) -> str:
-        return f"ProcessID({str.__str__(self.name)!r}, {str.__str__(self.node)!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ProcessID, (str.__str__(self.name), str.__str__(self.node)))
 
 
 class _RefBase:
@@ -222,38 +229,13 @@ class Alias(_RefBase):
     _prefix = "Alias"
 
 
-class Event:
-    """A named event registered by a producer process on a node."""
+class Event(_NamedBase):
+    """A named event registered by a producer process on a node. Prints ``Event#<CRC:'name'>``."""
 
-    __slots__ = ("_hash", "name", "node")
-    _hash: int
-    name: Atom
-    node: Atom
-
-    def __init__(self, name: str, node: str = "") -> None:
-        object.__setattr__(self, "name", name if type(name) is Atom else Atom(name))
-        object.__setattr__(self, "node", node if type(node) is Atom else Atom(node))
-        object.__setattr__(self, "_hash", hash((Event, str.__str__(self.name), str.__str__(self.node))))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Event is immutable")
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not Event:
-            return NotImplemented
-        return self.name == other.name and self.node == other.node
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"Event#<{crc32(str.__str__(self.node))}:{self.name}>"
-
-    def __repr__(self) -> str:
-        return f"Event({str.__str__(self.name)!r}, {str.__str__(self.node)!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Event, (str.__str__(self.name), str.__str__(self.node)))
 
 
 def _int32(v: int) -> int:

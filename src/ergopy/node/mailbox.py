@@ -8,9 +8,14 @@ the cheapest check there is, so plain messages pay nothing for the others.
 
 from __future__ import annotations
 
-from typing import Any
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
 
+from .. import gen
 from ..gen import PID, Ref
+
+if TYPE_CHECKING:
+    from .node import Node
 
 
 class Request:
@@ -64,3 +69,42 @@ class Kill:
     """Terminate now with ``TERMINATE_REASON_KILL`` (queued only for a running process)."""
 
     __slots__ = ()
+
+
+def answer_call(node: Node, behavior: Any, item: Request) -> Any:
+    """Run ``handle_call`` and reply; returns a stop reason, or a coroutine doing both.
+
+    ``None`` from ``handle_call`` sends no reply (the behaviour answers later with
+    ``send_response``); ``gen.ReplyAndStop(v)`` replies ``v`` and stops.
+    """
+    r = behavior.handle_call(item.from_, item.ref, item.request)
+    if type(r) is CoroutineType:
+        return _answer_call_later(node, item, r)
+    return _reply(node, item, r)
+
+
+def answer_inspect(node: Node, behavior: Any, item: Inspect) -> Any:
+    """Run ``handle_inspect`` and reply; returns ``None``, or a coroutine doing both."""
+    r = behavior.handle_inspect(item.from_, *item.items)
+    if type(r) is CoroutineType:
+        return _answer_inspect_later(node, item, r)
+    node.deliver_response(item.from_, item.ref, r, None)
+    return None
+
+
+def _reply(node: Node, item: Request, r: Any) -> Any:
+    if r is None:
+        return None
+    if type(r) is gen.ReplyAndStop:
+        node.deliver_response(item.from_, item.ref, r.value, None)
+        return r.reason
+    node.deliver_response(item.from_, item.ref, r, None)
+    return None
+
+
+async def _answer_call_later(node: Node, item: Request, coro: Any) -> Any:
+    return _reply(node, item, await coro)
+
+
+async def _answer_inspect_later(node: Node, item: Inspect, coro: Any) -> None:
+    node.deliver_response(item.from_, item.ref, await coro, None)

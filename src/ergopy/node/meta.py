@@ -276,34 +276,13 @@ class MetaRecord:
     def _special(self, item: Any) -> Any:
         t = type(item)
         if t is mailbox.Request:
-            r = self.behavior.handle_call(item.from_, item.ref, item.request)
-            if type(r) is CoroutineType:
-                return self._reply_later(item, r)
-            return self._reply(item, r)
+            return mailbox.answer_call(self._node, self.behavior, item)
         if t is mailbox.Exit:
             return item.reason
         if t is mailbox.Inspect:
-            r = self.behavior.handle_inspect(item.from_, *item.items)
-            if type(r) is CoroutineType:
-                return self._inspect_later(item, r)
-            self._node.deliver_response(item.from_, item.ref, r, None)
-            return None
+            return mailbox.answer_inspect(self._node, self.behavior, item)
         raise gen.UnsupportedError(f"unknown mailbox item {item!r}")
 
-    def _reply(self, item: mailbox.Request, r: Any) -> Any:
-        if r is None:
-            return None
-        if type(r) is gen.ReplyAndStop:
-            self._node.deliver_response(item.from_, item.ref, r.value, None)
-            return r.reason
-        self._node.deliver_response(item.from_, item.ref, r, None)
-        return None
-
-    async def _reply_later(self, item: mailbox.Request, coro: Any) -> Any:
-        return self._reply(item, await coro)
-
-    async def _inspect_later(self, item: mailbox.Inspect, coro: Any) -> None:
-        self._node.deliver_response(item.from_, item.ref, await coro, None)
 
     def terminate(self, reason: BaseException) -> None:
         """End the meta-process (once): unregister, notify, call ``terminate``, stop ``start``."""
