@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .asgi import lifespan
 from .server import as_aiohttp_handler
 
 __all__ = ["Mux", "StaticContent"]
@@ -66,13 +67,8 @@ class Mux:
 
     async def __call__(self, scope: Mapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                event = await receive()
-                if event["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         h = self.match(scope.get("path", "/"))
         if h is None or not callable(h):
             if scope["type"] == "http":

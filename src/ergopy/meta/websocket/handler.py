@@ -25,6 +25,7 @@ from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ... import gen
+from ..web.asgi import lifespan
 from . import upgrade
 from .aiohttp_fixes import ClientFrameMaskCheck, reader_limit
 from .connection import Connection
@@ -218,7 +219,7 @@ class Handler(gen.MetaBehavior):
         """The handler as an ASGI application (``websocket`` scopes; plain HTTP gets 426)."""
         kind = scope["type"]
         if kind == "lifespan":
-            await _asgi_lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if kind == "http":
             await _asgi_http(send, 426, "Upgrade Required: this endpoint speaks WebSocket", {"upgrade": "websocket"})
@@ -264,14 +265,6 @@ class Handler(gen.MetaBehavior):
             await self._run(conn)
 
 
-async def _asgi_lifespan(receive: Any, send: Any) -> None:
-    while True:
-        event = await receive()
-        if event["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif event["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _asgi_http(send: Any, status: int, text: str, headers: Mapping[str, str] | None = None) -> None:

@@ -51,9 +51,9 @@ class HandlerOptions:
 
     ``process_pool``: names of the processes that handle connections, round-robin
     per connection (empty: the handler's parent process). ``handshake_timeout``:
-    seconds for the upgrade (0/None: 15; Ergo's option: the native server writes its
-    101 at once without waiting, and bounds the request head with
-    ``web.WebServerOptions.handshake_timeout``). ``check_origin``: ``(Request) -> bool``;
+    seconds for the upgrade (0/None: 15). Served by ``web.create_web_server`` it bounds
+    how long a new connection may take to send its request head (the 101 itself is
+    written at once), unless ``WebServerOptions.handshake_timeout`` is set. ``check_origin``: ``(Request) -> bool``;
     ``None`` means the same-origin rule (no Origin header, or its host equals
     Host). ``subprotocols``: the server's, in preference order: the first one the client
     also offers is chosen (gorilla's rule).
@@ -73,15 +73,7 @@ class HandlerOptions:
     mailbox_high_water: int = DEFAULT_MAILBOX_HIGH_WATER
 
     def limits(self) -> Limits:
-        return Limits(
-            self.max_message_size,
-            self.outbound_limit,
-            self.slow_consumer,
-            self.ping_interval,
-            self.ping_timeout,
-            self.idle_timeout,
-            self.mailbox_high_water,
-        )
+        return _limits(self)
 
 
 @dataclass(slots=True)
@@ -111,15 +103,19 @@ class ConnectionOptions:
     extra: dict[str, object] = field(default_factory=dict)
 
     def limits(self) -> Limits:
-        return Limits(
-            self.max_message_size,
-            self.outbound_limit,
-            self.slow_consumer,
-            self.ping_interval,
-            self.ping_timeout,
-            self.idle_timeout,
-            self.mailbox_high_water,
-        )
+        return _limits(self)
+
+
+def _limits(o: HandlerOptions | ConnectionOptions) -> Limits:
+    return Limits(
+        o.max_message_size,
+        o.outbound_limit,
+        o.slow_consumer,
+        o.ping_interval,
+        o.ping_timeout,
+        o.idle_timeout,
+        o.mailbox_high_water,
+    )
 
 
 def handshake_timeout(value: float | None) -> float:
