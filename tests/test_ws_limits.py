@@ -250,3 +250,17 @@ async def test_a_client_that_sends_no_request_head_is_cut_after_the_servers_hand
     assert 0.25 <= loop.time() - t0 < 1.5
     raw.close()
     assert s.queue.empty()
+
+
+async def test_the_handlers_handshake_timeout_bounds_the_request_head_when_the_server_sets_none(
+    node: ergopy.Node,
+) -> None:
+    s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(handshake_timeout=0.3))
+    loop = asyncio.get_running_loop()
+    raw = await RawClient.open(s.port)
+    raw.writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+    t0 = loop.time()
+    await raw.wait_eof()
+    assert 0.25 <= loop.time() - t0 < 1.5
+    raw.close()
+    assert s.queue.empty()

@@ -37,14 +37,17 @@ class WebServerOptions:
     ``port`` 0 picks a free port (read it back from ``server.port``). ``handler``
     is a ``websocket`` handler, a ``web.Mux``, or an aiohttp-style
     ``async (request) -> response`` callable. ``ssl`` turns on TLS (``wss://``).
-    ``handshake_timeout``: seconds a new connection has to send its request head.
+    ``handshake_timeout``: seconds a new connection has (TLS handshake included) to send
+    its request head; ``None`` takes the ``handshake_timeout`` of a websocket handler
+    served directly (so ``HandlerOptions.handshake_timeout`` bounds the upgrade, as in
+    Ergo), else 15 s.
     """
 
     host: str = "localhost"
     port: int = 0
     handler: Any = None
     ssl: ssl.SSLContext | None = None
-    handshake_timeout: float = DEFAULT_REQUEST_HEADER_TIMEOUT
+    handshake_timeout: float | None = None
     backlog: int = 1024
     max_line_size: int = DEFAULT_MAX_LINE_SIZE
     max_field_size: int = DEFAULT_MAX_FIELD_SIZE
@@ -100,6 +103,15 @@ class _Server(web.Server):
             self.empty.set()
 
 
+def _head_timeout(options: WebServerOptions) -> float:
+    """The request-head bound: the server's own, else a directly served handler's, else 15 s."""
+    if options.handshake_timeout is not None:
+        return options.handshake_timeout
+    handler_options = getattr(options.handler, "options", None)
+    timeout = getattr(handler_options, "handshake_timeout", None)
+    return timeout if isinstance(timeout, int | float) and timeout > 0 else DEFAULT_REQUEST_HEADER_TIMEOUT
+
+
 def _bind(host: str, port: int, backlog: int) -> socket.socket:
     """One listening socket on the first address of ``host`` (IPv4 first, as clients try it first)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -129,6 +141,7 @@ class WebServer(gen.MetaBehavior):
         self._sock = sock
         self.host, self.port = sock.getsockname()[:2]
         self._entry = as_aiohttp_handler(options.handler)
+        self._head_timeout_s = _head_timeout(options)
         self._lowlevel = _Server(
             self._dispatch,
             access_log=None,
@@ -153,7 +166,7 @@ class WebServer(gen.MetaBehavior):
         # connects then overflows the accept queue and waits out a 1 s SYN retransmit)
         # with TLS, the head timer below sees no transport until the TLS handshake is done:
         # that handshake gets the same bound (asyncio's own default is 60 s)
-        timeout = self.options.handshake_timeout
+        timeout = self._head_timeout_s
         tls_timeout = timeout if self.options.ssl is not None and timeout and timeout > 0 else None
         self._server = await self._loop.create_server(
             self._protocol,
@@ -165,7 +178,7 @@ class WebServer(gen.MetaBehavior):
 
     def _protocol(self) -> RequestHandler:
         proto = self._lowlevel()
-        timeout = self.options.handshake_timeout
+        timeout = self._head_timeout_s
         if timeout and timeout > 0:
             self._pending[proto] = self._loop.call_later(timeout, self._head_timeout, proto)
         return proto
