@@ -456,3 +456,33 @@ async def test_untrapped_link_to_meta_alias_terminates_the_watcher(node: ergopy.
     err = RuntimeError("meta failed")
     node.send_exit_meta(alias, err)
     assert await receive(q) == (watcher, gen.MessageDownPID(watcher, err))
+
+
+async def test_a_start_that_terminate_does_not_wake_is_cancelled_and_stop_stays_prompt(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Sleeper(gen.MetaBehavior):
+        def init(self, process: gen.MetaProcess) -> None:
+            self.process = process
+
+        async def start(self) -> None:
+            mq.put_nowait("sleeping")
+            try:
+                await asyncio.sleep(3600)  # terminate() below does not wake this
+            except asyncio.CancelledError:
+                mq.put_nowait("cancelled")
+                raise
+
+        def terminate(self, reason: BaseException) -> None:
+            mq.put_nowait(("terminate", reason))
+
+    class Owner(act.Actor):
+        def init(self) -> None:
+            self.spawn_meta(Sleeper(), gen.MetaOptions())
+
+    await node.spawn(Owner)
+    assert await receive(mq) == "sleeping"
+    async with asyncio.timeout(2):  # well under stop_timeout (5 s): the grace is short
+        await node.stop()
+    assert await receive(mq) == ("terminate", gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(mq) == "cancelled"

@@ -6,9 +6,9 @@ with its mailbox handler (``handle_message``/``handle_call``, one message at a
 time, system queue first). Whichever ends first, ``start()`` returning or
 raising, or the handler terminating it (an exit signal, a returned exception,
 a raised one), ends it: ``terminate(reason)`` runs exactly once, watchers of the
-alias are told, and ``start()`` is cancelled if it has not returned within the
-node's ``stop_timeout`` (it may need a few awaits to close its socket and send
-its last messages). Everything the meta-process runs is owned by it and awaited by the
+alias are told, and ``start()`` is cancelled if it has not returned within
+half a second (its cleanup may await a little: closing a socket, a session).
+Everything the meta-process runs is owned by it and awaited by the
 node.
 """
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["MetaRecord"]
 
 _META_CALLBACKS = ("handle_message", "handle_call", "handle_inspect")
+_START_GRACE = 0.5  # seconds start() has to return by itself after terminate(), then it is cancelled
 _NO_QUEUE: deque[tuple[Any, Any]] = deque(maxlen=0)  # shared, always empty: a queue not made yet
 _ASYNC_META: dict[type, bool] = {}
 
@@ -321,9 +322,9 @@ class MetaRecord:
         """``terminate`` should make ``start`` return; cancel it if it has not after a grace period.
 
         An async handler still awaiting is cancelled at once (messages after termination
-        are dropped). ``start`` gets ``stop_timeout`` seconds: its cleanup may await (a
-        WebSocket connection closing its socket, then sending ``MessageDisconnect``), and
-        cancelling it one loop turn later would cut that short.
+        are dropped). ``start`` gets ``_START_GRACE``: its cleanup may await (a client
+        connection closing its HTTP session), which a cancel one loop turn later would cut
+        short; a ``start`` that ``terminate`` does not wake holds ``node.stop()`` no longer.
         """
         h = self.handler_task
         if h is not None and not h.done() and h is not asyncio.current_task():
@@ -333,7 +334,7 @@ class MetaRecord:
             if type(self.behavior).start is gen.MetaBehavior.start:
                 t.cancel()  # the default start() only waits: nothing to clean up
                 return
-            timer = self._loop.call_later(self._node.options.stop_timeout, t.cancel)
+            timer = self._loop.call_later(min(_START_GRACE, self._node.options.stop_timeout), t.cancel)
             t.add_done_callback(lambda _t: timer.cancel())
 
     def _maybe_done(self) -> None:

@@ -135,12 +135,16 @@ class Connection(gen.MetaBehavior):
                 self._t.abort(1006, "")
             else:
                 self._t.abort()
-            await self._close_session()
+            # the socket is closed above; the worker hears of it before anything here awaits,
+            # so even a cancelled start() delivers its MessageDisconnect
             try:
                 send(to, MessageDisconnect(alias, t.close_code, t.close_reason))
             except gen.Error as e:
                 meta.log.error("unable to send websocket.MessageDisconnect: %s", e)
-            self._resolve_closed()
+            try:
+                await self._close_session()
+            finally:
+                self._resolve_closed()
 
     def handle_message(self, from_: gen.PID, message: Any) -> Any:
         if type(message) is not Message:
