@@ -200,11 +200,12 @@ async def client(i: int, port: int, st: Stats, stop: asyncio.Event, drain_by: li
                     waited = 0.0
                     writer.write(text_frame(b"%d:%d" % (i, seq)))
                     st.sent += 1
-                timeout = max(0.1, drain_by[0] - loop.time()) if stop.is_set() else PROBE_AFTER
+                # after the end the rules stay the same (probe a silent worker) until drain_by
+                timeout = min(PROBE_AFTER, max(0.1, drain_by[0] - loop.time())) if stop.is_set() else PROBE_AFTER
                 try:
                     op, payload = await asyncio.wait_for(read_frame(reader), timeout)
                 except TimeoutError:
-                    if stop.is_set():
+                    if stop.is_set() and loop.time() >= drain_by[0] - 0.05:
                         st.in_flight_end += 1
                         pending = None
                         break
