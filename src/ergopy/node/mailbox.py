@@ -65,12 +65,6 @@ class Event:
         self.message = message
 
 
-class Kill:
-    """Terminate now with ``TERMINATE_REASON_KILL`` (queued only for a running process)."""
-
-    __slots__ = ()
-
-
 def answer_call(node: Node, behavior: Any, item: Request) -> Any:
     """Run ``handle_call`` and reply; returns a stop reason, or a coroutine doing both.
 

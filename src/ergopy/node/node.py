@@ -569,12 +569,6 @@ class Node:
         m.parent_record.metas.pop(m.id, None)
         self.targets.fire(m.id, reason)
 
-    def own(self, coro: Any, p: ProcessRecord) -> None:
-        """Run ``coro`` (a terminate callback) as a task the node owns and awaits on stop."""
-        task = self.loop.create_task(coro, name=f"ergopy terminate {p.pid}")
-        self._owned.add(task)
-        task.add_done_callback(self._owned.discard)
-
     def own_task(self, coro: Any, name: str) -> None:
         """Run ``coro`` as a task the node owns and awaits (or cancels) on stop."""
         task = self.loop.create_task(coro, name=name)

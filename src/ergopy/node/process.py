@@ -335,8 +335,6 @@ class ProcessRecord:
             return self._exit(item)
         if t is mailbox.Inspect:
             return mailbox.answer_inspect(self._node, self.behavior, item)
-        if t is mailbox.Kill:
-            return gen.TERMINATE_REASON_KILL
         raise gen.UnsupportedError(f"unknown mailbox item {item!r}")
 
 
@@ -378,7 +376,7 @@ class ProcessRecord:
             self._log.exception("terminate callback raised")
             r = None
         if r is not None and inspect.isawaitable(r):
-            self._node.own(self._finish_terminate(r), self)
+            self._node.own_task(self._finish_terminate(r), f"ergopy terminate {self.pid}")
         else:
             self._node.process_done(self)
 
