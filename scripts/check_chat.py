@@ -17,7 +17,8 @@ import websockets
 
 
 async def main(cmd: list[str]) -> int:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Popen only starts the child; its output is read in a thread below
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: ASYNC220
     assert proc.stdout is not None
     try:
         url = None
@@ -33,7 +34,7 @@ async def main(cmd: list[str]) -> int:
         if url is None:
             print("chat did not print its URL", file=sys.stderr)
             return 1
-        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        page = (await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())).decode()
         assert "<html" in page.lower(), "the page is not HTML"
         ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws"
         async with websockets.connect(ws_url, origin=url.rstrip("/")) as ws:  # type: ignore[arg-type]
@@ -41,11 +42,14 @@ async def main(cmd: list[str]) -> int:
             reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
             print("  joined:", reply)
             proc.send_signal(signal.SIGINT)
+            closed = None
             try:
-                await asyncio.wait_for(ws.recv(), 10)
+                for _ in range(100):  # bounded: whatever the server still sends, then its close
+                    await asyncio.wait_for(ws.recv(), 10)
             except websockets.ConnectionClosed as e:
-                print("  closed by the server with", e.rcvd.code if e.rcvd else None)
-                assert e.rcvd is not None and e.rcvd.code == 1001, "expected close 1001 on Ctrl-C"
+                closed = e.rcvd.code if e.rcvd else None
+            print("  closed by the server with", closed)
+            assert closed == 1001, f"expected close 1001 on Ctrl-C, got {closed}"
         code = await asyncio.wait_for(asyncio.to_thread(proc.wait), 30)
         rest = proc.stdout.read()
         print("  |", rest.rstrip())
