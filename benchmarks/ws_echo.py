@@ -71,11 +71,14 @@ def serve_aiohttp(port: int) -> None:
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                await ws.send_bytes(msg.data)
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    await ws.send_str(msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    await ws.send_bytes(msg.data)
+        except ConnectionResetError:
+            pass  # the load client hung up at the end of a run
         return ws
 
     async def main() -> None:
