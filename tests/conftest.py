@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 import ergopy
-from ergopy import gen
+from ergopy import act, gen
 
 try:
     import uvloop
@@ -57,3 +57,39 @@ async def receive(queue: asyncio.Queue[Any], timeout: float = 5.0) -> Any:
             return await queue.get()
     except TimeoutError:
         pytest.fail(f"nothing arrived within {timeout} s")
+
+
+class Runner(act.Actor):
+    """A probe process: runs callables sent to it (reporting ``("ok", result)`` or
+    ``("error", exc)``), puts events as ``("event", message)`` and every other message
+    into its queue, and reports ``("terminated", reason)``."""
+
+    def init(self, queue: asyncio.Queue[Any], trap: bool = False) -> None:
+        self.queue = queue
+        self.set_trap_exit(trap)
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        if callable(message):
+            try:
+                self.queue.put_nowait(("ok", message(self)))
+            except gen.Error as e:
+                self.queue.put_nowait(("error", e))
+            return
+        self.queue.put_nowait(message)
+
+    def handle_event(self, message: gen.MessageEvent) -> None:
+        self.queue.put_nowait(("event", message))
+
+    def terminate(self, reason: BaseException) -> None:
+        self.queue.put_nowait(("terminated", reason))
+
+
+async def run_in(node: ergopy.Node, q: asyncio.Queue[Any], pid: gen.PID, action: Callable[[Any], Any]) -> Any:
+    """Run ``action(actor)`` inside ``pid`` (a process that reports like ``Runner``);
+    return its result or raise its error."""
+    node.send(pid, action)
+    kind, value = await receive(q)
+    if kind == "error":
+        raise value
+    assert kind == "ok", (kind, value)
+    return value

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import receive
+from conftest import Runner as Subscriber
+from conftest import receive, run_in
 
 import ergopy
 from ergopy import act, gen
@@ -31,37 +31,8 @@ class Producer(act.Actor):
         return None
 
 
-class Subscriber(act.Actor):
-    """Runs callables (reporting ``("ok", result)`` or ``("error", exc)``); puts events
-    (``("event", message)``) and other messages into its queue."""
-
-    def init(self, queue: asyncio.Queue[Any], trap: bool = False) -> None:
-        self.queue = queue
-        self.set_trap_exit(trap)
-
-    def handle_message(self, from_: gen.PID, message: Any) -> None:
-        if callable(message):
-            try:
-                self.queue.put_nowait(("ok", message(self)))
-            except gen.Error as e:
-                self.queue.put_nowait(("error", e))
-            return
-        self.queue.put_nowait(message)
-
-    def handle_event(self, message: gen.MessageEvent) -> None:
-        self.queue.put_nowait(("event", message))
-
-    def terminate(self, reason: BaseException) -> None:
-        self.queue.put_nowait(("terminated", reason))
 
 
-async def run_in(node: ergopy.Node, q: asyncio.Queue[Any], pid: gen.PID, action: Callable[[Any], Any]) -> Any:
-    node.send(pid, action)
-    kind, value = await receive(q)
-    if kind == "error":
-        raise value
-    assert kind == "ok", (kind, value)
-    return value
 
 
 async def producer(

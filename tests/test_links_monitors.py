@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import receive
+from conftest import Runner as Watcher
+from conftest import receive, run_in
 
 import ergopy
 from ergopy import act, gen
-
-
-class Watcher(act.Actor):
-    """Runs callables sent to it (reporting ``("ok", result)`` or ``("error", exc)``),
-    puts every other message into its queue, and reports ``("terminated", reason)``."""
-
-    def init(self, queue: asyncio.Queue[Any], trap: bool = False) -> None:
-        self.queue = queue
-        self.set_trap_exit(trap)
-
-    def handle_message(self, from_: gen.PID, message: Any) -> None:
-        if callable(message):
-            try:
-                self.queue.put_nowait(("ok", message(self)))
-            except gen.Error as e:
-                self.queue.put_nowait(("error", e))
-            return
-        self.queue.put_nowait(message)
-
-    def terminate(self, reason: BaseException) -> None:
-        self.queue.put_nowait(("terminated", reason))
 
 
 class Target(act.Actor):
@@ -43,14 +22,6 @@ class Target(act.Actor):
         return message
 
 
-async def run_in(node: ergopy.Node, q: asyncio.Queue[Any], pid: gen.PID, action: Callable[[Any], Any]) -> Any:
-    """Run ``action(actor)`` inside the watcher ``pid``; return its result or raise its error."""
-    node.send(pid, action)
-    kind, value = await receive(q)
-    if kind == "error":
-        raise value
-    assert kind == "ok", (kind, value)
-    return value
 
 
 async def watcher(node: ergopy.Node, trap: bool = False) -> tuple[gen.PID, asyncio.Queue[Any]]:

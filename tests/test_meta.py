@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import receive
+from conftest import receive, run_in
 
 import ergopy
 from ergopy import act, gen
@@ -79,14 +78,6 @@ async def host(node: ergopy.Node) -> tuple[gen.PID, asyncio.Queue[Any]]:
     return await node.spawn(Host, None, q), q
 
 
-async def run_in(node: ergopy.Node, q: asyncio.Queue[Any], pid: gen.PID, action: Callable[[Any], Any]) -> Any:
-    """Run ``action(actor)`` inside ``pid``; return its result or raise its error."""
-    node.send(pid, action)
-    kind, value = await receive(q)
-    if kind == "error":
-        raise value
-    assert kind == "ok", (kind, value)
-    return value
 
 
 async def spawn_meta(
