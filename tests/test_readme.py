@@ -1,37 +1,116 @@
-"""The README's example runs as printed: the service echoes through a worker, then stops cleanly."""
+"""The README's code, run as a user runs it: every ``python`` block saved to a file and
+started with the interpreter, the service talked to by real clients and stopped with
+Ctrl-C; and every block type-checked with ``mypy --strict``.
+
+The only change made to the printed code is its port: 9898 becomes a free port, so the
+test does not depend on what else runs on this machine.
+"""
 
 from __future__ import annotations
 
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Any
 
-import websockets
-
-import ergopy
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+README_PORT = 9898
+TIMEOUT = 20.0
+
+pytestmark = pytest.mark.timeout(120)
 
 
-def _example() -> dict[str, Any]:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    code = blocks[0]
-    assert "ergopy.run(main)" in code and "port=9898" in code
-    code = code.replace("ergopy.run(main)", "").replace("port=9898", "port=0")
-    # keep the bound port where the test can read it
-    spawn = "self.spawn_meta(server, gen.MetaOptions())"
-    code = code.replace(spawn, spawn + "; PORTS.append(server.port)")
-    namespace: dict[str, Any] = {"PORTS": []}
-    exec(compile(code, str(README), "exec"), namespace)
-    return namespace
+def python_blocks() -> list[str]:
+    """Every fenced ``python`` block of README.md, in order."""
+    return re.findall(r"^```python\n(.*?)^```", README.read_text(), re.S | re.M)
 
 
-async def test_readme_example_echoes_and_stops(node: ergopy.Node) -> None:
-    ns = _example()
-    await node.spawn_register("w1", ns["Worker"])
-    await node.spawn_register("w2", ns["Worker"])
-    await node.spawn_register("web", ns["Web"])
-    (port,) = ns["PORTS"]
-    async with websockets.connect(f"ws://localhost:{port}/ws") as ws:
-        await ws.send("hi")
-        assert await ws.recv() == "echo: hi"
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def on_port(code: str, port: int) -> str:
+    """The block with its one mention of the README's port replaced by ``port``."""
+    assert code.count(str(README_PORT)) == 1, "each README block names the port once"
+    return code.replace(str(README_PORT), str(port))
+
+
+def wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
+    """Returns once 127.0.0.1:port accepts; fails if the process ends or TIMEOUT passes."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:  # bounded: a connect attempt every 50 ms
+        if proc.poll() is not None:
+            pytest.fail(f"echo.py exited with {proc.returncode} before listening: {proc.communicate()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"echo.py is not listening on {port} after {TIMEOUT} s")
+
+
+def test_the_readme_has_the_service_and_the_client_blocks() -> None:
+    blocks = python_blocks()
+    assert len(blocks) == 2, "the README's python blocks are the service (echo.py) and the client (client.py)"
+    service, client = blocks
+    assert "ergopy.run(main)" in service and "await node.wait()" in service
+    assert "ergopy.run(main)" in client and "create_connection" in client
+
+
+def test_the_readme_service_echoes_text_and_binary_to_its_client_then_stops_on_ctrl_c(tmp_path: Path) -> None:
+    service, client = python_blocks()
+    port = free_port()
+    (tmp_path / "echo.py").write_text(on_port(service, port))
+    (tmp_path / "client.py").write_text(on_port(client, port))
+    server = subprocess.Popen(
+        [sys.executable, "echo.py"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_listening(port, server)
+        # the README's client, as a second program
+        run = subprocess.run(
+            [sys.executable, "client.py"], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == "echo: hello\n"
+        # an independent client: text stays text, binary stays binary
+        with connect(f"ws://localhost:{port}/ws", open_timeout=TIMEOUT) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=TIMEOUT) == "echo: hi"
+            ws.send(b"\x00\xff")
+            assert ws.recv(timeout=TIMEOUT) == b"echo: \x00\xff"
+            server.send_signal(signal.SIGINT)  # Ctrl-C
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=TIMEOUT)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        _, err = server.communicate(timeout=TIMEOUT)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert "Traceback" not in err and "[error]" not in err, err
+    assert "closed with 1001" in err  # the worker's MessageDisconnect arrived before the node stopped
+
+
+def test_every_readme_block_type_checks_under_mypy_strict(tmp_path: Path) -> None:
+    files = []
+    for i, code in enumerate(python_blocks()):
+        path = tmp_path / f"readme_block{i}.py"
+        path.write_text(code)
+        files.append(str(path))
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mypy_cache"), *files],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr

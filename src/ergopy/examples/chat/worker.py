@@ -97,7 +97,6 @@ class ChatWorker(act.Actor):
 
     def _on_frame(self, message: websocket.Message) -> None:
         alias = message.id
-        assert alias is not None
         conn = self.connections.get(alias)
         if conn is None:
             # A connection of this worker's previous incarnation (the supervisor restarted

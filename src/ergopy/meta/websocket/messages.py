@@ -80,17 +80,22 @@ class MessageDisconnect:
     reason: str = ""
 
 
+_NO_ALIAS = Alias("", 0, (0, 0, 0))  # the id of a message built to send (never delivered to)
+
+
 @dataclass(slots=True)
 class Message:
     """A WebSocket message: received from the peer, or to send (to the connection's alias).
 
-    ``type`` 0/``None`` means TEXT when sending; ``id`` is ignored when sending.
+    ``type`` 0/``None`` means TEXT when sending; ``id`` is ignored when sending. A received
+    message's ``id`` is always its connection's alias (a message built to send gets an
+    empty alias, like Go's zero ``gen.Alias``), so ``send_alias(message.id, ...)`` type-checks.
     Sending CLOSE closes the connection; its body is a close payload (see
     :func:`close_body`), empty meaning 1000. PING and PONG send control frames
     (body at most 125 bytes).
     """
 
-    id: Alias | None = None
+    id: Alias = _NO_ALIAS
     type: MessageType | int | None = MessageType.TEXT
     body: bytes = b""
 
