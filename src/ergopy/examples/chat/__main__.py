@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 
 import ergopy
@@ -12,7 +14,10 @@ from .app import ChatOptions, start_chat
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ergopy.examples.chat", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m ergopy.examples.chat",
+        description="Runs the chat demo (a web page and its WebSocket service) until Ctrl-C.",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=4, help="chat worker processes (default: %(default)s)")
@@ -24,7 +29,32 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (in use, no such address), or None.
+
+    Checked before the node starts so that a busy port is one line, not the
+    supervision tree's exit reports first.
+    """
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in infos:
+            with socket.socket(family, kind, proto) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server does
+                s.bind(address)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            return f"port {port} is in use on {host or '*'} (another program listens there: pick one with --port)"
+        return f"{host}:{port}: {e.strerror or e}"
+    return None
+
+
 async def _serve(options: ChatOptions) -> int:
+    problem = _cannot_listen(options.host, options.port)
+    if problem is not None:
+        print(f"chat: cannot start: {problem}", file=sys.stderr)
+        return 1
     node = await ergopy.start_node("chat@localhost")
     try:
         chat = await start_chat(node, options)
