@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from ... import gen
+from ...gen.options import check_instance, check_int, check_seconds, check_str
 
 __all__ = ["WebServer", "WebServerOptions", "create_web_server"]
 
@@ -48,9 +49,19 @@ class WebServerOptions:
     handler: Any = None
     ssl: ssl.SSLContext | None = None
     handshake_timeout: float | None = None
-    backlog: int = 1024
+    backlog: int = 1024  # a burst of connects waits in the kernel, not in SYN retransmits
     max_line_size: int = DEFAULT_MAX_LINE_SIZE
     max_field_size: int = DEFAULT_MAX_FIELD_SIZE
+
+    def __post_init__(self) -> None:
+        """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range."""
+        check_str(self, "host", self.host)
+        check_int(self, "port", self.port, 0, 65535)
+        check_instance(self, "ssl", self.ssl, ssl.SSLContext, optional=True)
+        check_seconds(self, "handshake_timeout", self.handshake_timeout)
+        check_int(self, "backlog", self.backlog, 1)
+        check_int(self, "max_line_size", self.max_line_size, 1)
+        check_int(self, "max_field_size", self.max_field_size, 1)
 
 
 def as_aiohttp_handler(handler: Any) -> AiohttpHandler:

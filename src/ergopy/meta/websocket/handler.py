@@ -28,7 +28,7 @@ from ... import gen
 from ..web.asgi import lifespan
 from . import upgrade
 from .aiohttp_fixes import ClientFrameMaskCheck, reader_limit
-from .connection import Connection
+from .connection import Connection, ProcessReport
 from .messages import Request
 from .options import HandlerOptions
 from .transport import AiohttpTransport, AsgiTransport
@@ -61,6 +61,8 @@ class Handler(gen.MetaBehavior):
         self._terminated = False
         self._stopped: asyncio.Event | None = None
         self._check_origin = options.check_origin or same_origin
+        self._limits = options.limits()
+        self._report = ProcessReport()  # pool names that took no connection, each logged once
         self.connections = 0  # currently open
         self.accepted = 0  # since start
 
@@ -101,6 +103,9 @@ class Handler(gen.MetaBehavior):
             return ""
         self._next = (self._next + 1) % len(self._pool)  # wraps instead of overflowing (Ergo's int32 quirk)
         return self._pool[self._next].text
+
+    def _pool_report(self) -> ProcessReport | None:
+        return self._report if self._pool else None
 
     def _log_error(self, msg: str, *args: Any) -> None:
         if self._meta is not None:
@@ -185,10 +190,11 @@ class Handler(gen.MetaBehavior):
         conn = Connection(
             t,
             self._next_process(),
-            opts.limits(),
+            self._limits,
             path=req.path,
             query=req.query,
             headers=req.headers,
+            report=self._pool_report(),
         )
         if tail:
             proto.data_received(tail)
@@ -259,12 +265,16 @@ class Handler(gen.MetaBehavior):
             max_message_size=self.options.max_message_size,
         )
         conn = Connection(
-            t, self._next_process(), self.options.limits(), path=req.path, query=req.query, headers=headers
+            t,
+            self._next_process(),
+            self._limits,
+            path=req.path,
+            query=req.query,
+            headers=headers,
+            report=self._pool_report(),
         )
         if self._spawn(conn):
             await self._run(conn)
-
-
 
 
 async def _asgi_http(send: Any, status: int, text: str, headers: Mapping[str, str] | None = None) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import enum
 import ssl
+import ssl as _ssl  # the field named ssl shadows the module in the class body
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from ...gen.options import check_bool, check_int, check_names, check_seconds, check_str
 from .messages import Request
 
 __all__ = ["ConnectionOptions", "HandlerOptions", "Limits", "SlowConsumerPolicy"]
@@ -32,9 +34,21 @@ class SlowConsumerPolicy(enum.Enum):
     DROP = "drop"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Limits:
-    """Limits shared by the handler's and the client's connections."""
+    """Limits of a connection, the same fields in ``HandlerOptions`` and ``ConnectionOptions``
+    (both derive from this; give them by keyword).
+
+    ``max_message_size``: bytes, a larger message closes with 1009 (0: no limit).
+    ``outbound_limit``: bytes queued for the peer before ``slow_consumer`` applies.
+    ``ping_interval``/``ping_timeout``: keepalive, seconds (``None``/0: off); a peer that
+    does not answer closes with 1011. ``idle_timeout``: seconds with no data message
+    either way before a close with 1000 (``None``/0: off). ``mailbox_high_water``: messages
+    waiting at the worker before the connection stops reading (0: never stops).
+
+    Raises ``TypeError``/``ValueError`` naming the field when a value has the wrong type
+    or is out of range.
+    """
 
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     outbound_limit: int = DEFAULT_OUTBOUND_LIMIT
@@ -44,19 +58,48 @@ class Limits:
     idle_timeout: float | None = None  # off: chat clients may stay silent for hours
     mailbox_high_water: int = DEFAULT_MAILBOX_HIGH_WATER
 
+    def __post_init__(self) -> None:
+        check_int(self, "max_message_size", self.max_message_size)
+        check_int(self, "outbound_limit", self.outbound_limit)
+        if not isinstance(self.slow_consumer, SlowConsumerPolicy):
+            raise TypeError(
+                f"{type(self).__name__}.slow_consumer must be SlowConsumerPolicy.CLOSE or .DROP, "
+                f"got {self.slow_consumer!r}"
+            )
+        check_seconds(self, "ping_interval", self.ping_interval)
+        check_seconds(self, "ping_timeout", self.ping_timeout)
+        check_seconds(self, "idle_timeout", self.idle_timeout)
+        check_int(self, "mailbox_high_water", self.mailbox_high_water)
+
+    def limits(self) -> Limits:
+        """A copy of these limits alone (what one connection keeps)."""
+        return Limits(
+            max_message_size=self.max_message_size,
+            outbound_limit=self.outbound_limit,
+            slow_consumer=self.slow_consumer,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            idle_timeout=self.idle_timeout,
+            mailbox_high_water=self.mailbox_high_water,
+        )
+
 
 @dataclass(slots=True)
-class HandlerOptions:
-    """Options of ``websocket.create_handler``.
+class HandlerOptions(Limits):
+    """Options of ``websocket.create_handler``; the :class:`Limits` fields too, by keyword.
 
     ``process_pool``: names of the processes that handle connections, round-robin
-    per connection (empty: the handler's parent process). ``handshake_timeout``:
-    seconds for the upgrade (0/None: 15). Served by ``web.create_web_server`` it bounds
-    how long a new connection may take to send its request head (the 101 itself is
-    written at once), unless ``WebServerOptions.handshake_timeout`` is set. ``check_origin``: ``(Request) -> bool``;
+    per connection (empty: the handler's parent process); a list, not a single name.
+    ``handshake_timeout``: seconds for the upgrade (0/None: 15). Served by
+    ``web.create_web_server`` it bounds how long a new connection may take to send its
+    request head (the 101 itself is written at once), unless
+    ``WebServerOptions.handshake_timeout`` is set. ``check_origin``: ``(Request) -> bool``;
     ``None`` means the same-origin rule (no Origin header, or its host equals
     Host). ``subprotocols``: the server's, in preference order: the first one the client
     also offers is chosen (gorilla's rule).
+
+    Raises ``TypeError``/``ValueError`` naming the field when a value has the wrong type
+    or is out of range (``process_pool="w1"`` is a ``TypeError``).
     """
 
     process_pool: Sequence[str] = ()
@@ -64,26 +107,29 @@ class HandlerOptions:
     enable_compression: bool = False
     check_origin: Callable[[Request], bool] | None = None
     subprotocols: Sequence[str] = ()
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    outbound_limit: int = DEFAULT_OUTBOUND_LIMIT
-    slow_consumer: SlowConsumerPolicy = SlowConsumerPolicy.CLOSE
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
-    idle_timeout: float | None = None
-    mailbox_high_water: int = DEFAULT_MAILBOX_HIGH_WATER
 
-    def limits(self) -> Limits:
-        return _limits(self)
+    def __post_init__(self) -> None:
+        Limits.__post_init__(self)
+        self.process_pool = check_names(self, "process_pool", self.process_pool)
+        check_seconds(self, "handshake_timeout", self.handshake_timeout)
+        check_bool(self, "enable_compression", self.enable_compression)
+        if self.check_origin is not None and not callable(self.check_origin):
+            raise TypeError(f"HandlerOptions.check_origin must be a callable or None, got {self.check_origin!r}")
+        self.subprotocols = check_names(self, "subprotocols", self.subprotocols)
 
 
 @dataclass(slots=True)
-class ConnectionOptions:
-    """Options of ``websocket.create_connection`` (a client connection).
+class ConnectionOptions(Limits):
+    """Options of ``websocket.create_connection`` (a client connection); the :class:`Limits`
+    fields too, by keyword.
 
     ``process``: the name of the process that gets the connection's messages
     (empty: the process that spawns the meta-process). ``url``: ``ws://`` or
-    ``wss://``. ``ssl``: an ``SSLContext`` for ``wss://`` (default: the system's
-    verified context).
+    ``wss://`` (checked by ``create_connection``). ``ssl``: an ``SSLContext`` for
+    ``wss://`` (default: the system's verified context).
+
+    Raises ``TypeError``/``ValueError`` naming the field when a value has the wrong type
+    or is out of range.
     """
 
     process: str = ""
@@ -93,29 +139,23 @@ class ConnectionOptions:
     headers: Mapping[str, str] | None = None
     subprotocols: Sequence[str] | None = None
     ssl: ssl.SSLContext | bool | None = None
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    outbound_limit: int = DEFAULT_OUTBOUND_LIMIT
-    slow_consumer: SlowConsumerPolicy = SlowConsumerPolicy.CLOSE
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
-    idle_timeout: float | None = None
-    mailbox_high_water: int = DEFAULT_MAILBOX_HIGH_WATER
-    extra: dict[str, object] = field(default_factory=dict)
 
-    def limits(self) -> Limits:
-        return _limits(self)
-
-
-def _limits(o: HandlerOptions | ConnectionOptions) -> Limits:
-    return Limits(
-        o.max_message_size,
-        o.outbound_limit,
-        o.slow_consumer,
-        o.ping_interval,
-        o.ping_timeout,
-        o.idle_timeout,
-        o.mailbox_high_water,
-    )
+    def __post_init__(self) -> None:
+        Limits.__post_init__(self)
+        check_str(self, "process", self.process)
+        check_str(self, "url", self.url)
+        check_seconds(self, "handshake_timeout", self.handshake_timeout)
+        check_bool(self, "enable_compression", self.enable_compression)
+        if self.headers is not None:
+            if not isinstance(self.headers, Mapping):
+                raise TypeError(f"ConnectionOptions.headers must be a dict of str to str or None, got {self.headers!r}")
+            for k, v in self.headers.items():
+                if not isinstance(k, str) or not isinstance(v, str):
+                    raise TypeError(f"ConnectionOptions.headers must map str to str, got {k!r}: {v!r}")
+        if self.subprotocols is not None:
+            self.subprotocols = check_names(self, "subprotocols", self.subprotocols)
+        if self.ssl is not None and not isinstance(self.ssl, bool | _ssl.SSLContext):
+            raise TypeError(f"ConnectionOptions.ssl must be an ssl.SSLContext, a bool or None, got {self.ssl!r}")
 
 
 def handshake_timeout(value: float | None) -> float:
