@@ -176,6 +176,12 @@ class MetaRecord:
             if self.state is not MetaState.TERMINATED:
                 self.terminate(gen.TERMINATE_REASON_KILL)
             return
+        except gen.Error as e:
+            # a reason, as Ergo's Start() returns an error: it goes to terminate() and to the
+            # alias's monitors and links, and is logged at debug; the behaviour logs what it means
+            if self.state is not MetaState.TERMINATED:
+                self.terminate(e)
+            return
         except Exception as e:
             if self.state is not MetaState.TERMINATED:
                 self.log.failure(e, "meta-process start() raised: %r", e)

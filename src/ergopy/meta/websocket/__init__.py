@@ -9,7 +9,7 @@ Connections deliver ``MessageConnect``, ``Message``..., ``MessageDisconnect`` to
 process; send ``Message`` to a connection's alias to write to its peer.
 """
 
-from .connection import ConnectError, Connection, SlowConsumerError, create_connection
+from .connection import CloseError, ConnectError, Connection, SlowConsumerError, create_connection
 from .handler import Handler, create_handler, same_origin
 from .messages import (
     Message,
@@ -18,11 +18,14 @@ from .messages import (
     MessageType,
     Request,
     close_body,
+    cut_close_reason,
     parse_close_body,
+    sendable_close_code,
 )
 from .options import ConnectionOptions, HandlerOptions, Limits, SlowConsumerPolicy
 
 __all__ = [
+    "CloseError",
     "ConnectError",
     "Connection",
     "ConnectionOptions",
@@ -39,6 +42,8 @@ __all__ = [
     "close_body",
     "create_connection",
     "create_handler",
+    "cut_close_reason",
     "parse_close_body",
     "same_origin",
+    "sendable_close_code",
 ]

@@ -19,11 +19,19 @@ import aiohttp
 
 from ... import gen
 from .aiohttp_fixes import reader_limit
-from .messages import Message, MessageConnect, MessageDisconnect, MessageType, parse_close_body
+from .messages import (
+    Message,
+    MessageConnect,
+    MessageDisconnect,
+    MessageType,
+    cut_close_reason,
+    parse_close_body,
+    sendable_close_code,
+)
 from .options import ConnectionOptions, Limits, SlowConsumerPolicy, handshake_timeout
 from .transport import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, AiohttpTransport, Transport
 
-__all__ = ["Connection", "ConnectError", "SlowConsumerError", "create_connection"]
+__all__ = ["CloseError", "Connection", "ConnectError", "ProcessReport", "SlowConsumerError", "create_connection"]
 
 _TYPES = {1: MessageType.TEXT, 2: MessageType.BINARY}
 _CLOSE_FOR_REASON_DEFAULT = 1011  # an internal error ended the connection
@@ -39,6 +47,55 @@ class SlowConsumerError(gen.Error):
     """The peer stopped reading and more than ``outbound_limit`` bytes waited for it."""
 
 
+class CloseError(gen.Error):
+    """Why a connection ended when its close code is not 1000 or 1001 (as Ergo's connection
+    returns gorilla's ``CloseError``): the reason its meta-process terminates with, so a
+    monitor (``MessageDownAlias``) or a link (``MessageExitAlias``) sees ``code`` and
+    ``reason``: 1006 the peer vanished, 1002/1007 a protocol error, 1009 a message too
+    big, 1011 a keepalive timeout or no process for the connection, 4xxx an
+    application's own close, 1005 a close frame without a code.
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"websocket closed with {code}: {reason}" if reason else f"websocket closed with {code}")
+        self.code = code
+        self.reason = reason
+
+
+class ProcessReport:
+    """The processes of a handler's pool that could not be given a connection, each logged
+    once (until a connection reaches it again), not once per connection."""
+
+    __slots__ = ("missing",)
+
+    def __init__(self) -> None:
+        self.missing: set[str] = set()
+
+    def lost(self, meta: gen.MetaProcess, name: str, error: gen.Error) -> None:
+        """``name`` did not take a connection: log it once, at error."""
+        if name in self.missing:
+            meta.log.debug("no process %r for connection: %s", name, error)
+            return
+        self.missing.add(name)
+        meta.log.error(
+            "process %r of the websocket pool can not take connections (%s): they close with 1011 "
+            "(logged once until it takes one again)",
+            name,
+            error,
+        )
+
+    def found(self, name: str) -> None:
+        """``name`` took a connection again."""
+        self.missing.discard(name)
+
+
+def _send_failure(to: Any, error: gen.Error) -> str:
+    """The close reason (<= 123 bytes) for a message the connection's process could not take."""
+    if isinstance(error, gen.MailboxFullError):
+        return "the process for this connection is overloaded (mailbox full)"
+    return "no process for this connection"
+
+
 class Connection(gen.MetaBehavior):
     """One WebSocket connection as a meta-process. Made by the handler, or by ``create_connection``."""
 
@@ -52,6 +109,7 @@ class Connection(gen.MetaBehavior):
         query: str = "",
         headers: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
+        report: ProcessReport | None = None,
     ) -> None:
         self._t = transport
         self._process_name = process
@@ -60,6 +118,8 @@ class Connection(gen.MetaBehavior):
         self._query = query
         self._headers: Mapping[str, str] = headers if headers is not None else {}
         self._session = session
+        self._report = report
+        self._end: BaseException | None = None  # what start() ended with, already logged
         self._meta: gen.MetaProcess | None = None
         self._to: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,10 +165,17 @@ class Connection(gen.MetaBehavior):
             send(to, connect)
             del connect
         except gen.Error as e:
-            meta.log.error("unable to send websocket.MessageConnect to %s: %s", to, e)
-            t.abort(1011, "no process for this connection")
+            why = _send_failure(to, e)
+            if self._report is not None and not isinstance(e, gen.MailboxFullError):
+                self._report.lost(meta, self._process_name, e)
+            else:
+                meta.log.error("unable to send websocket.MessageConnect to %s: %s; closing with 1011", to, e)
+            t.close(1011, why, wait_reply=False)
             self._resolve_closed()
-            raise
+            raise self._ending(CloseError(1011, why)) from e
+        report = self._report
+        if report is not None and report.missing:
+            report.found(self._process_name)
         self._arm_timer()
         high = self._limits.mailbox_high_water
         check = max(1, min(64, high // 4)) if high > 0 else 0
@@ -122,9 +189,10 @@ class Connection(gen.MetaBehavior):
                     try:
                         send(to, Message(alias, _TYPES[opcode], body))
                     except gen.Error as e:
-                        meta.log.error("unable to send websocket.Message: %s", e)
-                        t.close(1011, "the process for this connection is gone", wait_reply=False)
-                        raise
+                        why = _send_failure(to, e)
+                        meta.log.error("unable to send websocket.Message to %s: %s; closing with 1011", to, e)
+                        t.close(1011, why, wait_reply=False)
+                        raise self._ending(CloseError(1011, why)) from e
                     if check and self.messages_in % check == 0:
                         # Flood control: while the worker is behind, stop reading; the
                         # socket's buffers fill and TCP slows the sender down.
@@ -140,11 +208,23 @@ class Connection(gen.MetaBehavior):
             try:
                 send(to, MessageDisconnect(alias, t.close_code, t.close_reason))
             except gen.Error as e:
-                meta.log.error("unable to send websocket.MessageDisconnect: %s", e)
+                if self._end is None:  # else the process was found gone or full just before: logged
+                    meta.log.error("unable to send websocket.MessageDisconnect to %s: %s", to, e)
             try:
                 await self._close_session()
             finally:
                 self._resolve_closed()
+        code = t.close_code
+        if code != 1000 and code != 1001:
+            end = self._ending(CloseError(code if code is not None else 1006, t.close_reason))
+            if not self._terminated:
+                meta.log.info("%s", end)  # the peer's doing (or a limit): one line, no traceback
+            raise end
+
+    def _ending(self, error: CloseError) -> CloseError:
+        """Remember what start() ends with (logged already): terminate() does not log it again."""
+        self._end = error
+        return error
 
     def handle_message(self, from_: gen.PID, message: Any) -> Any:
         if type(message) is not Message:
@@ -172,7 +252,15 @@ class Connection(gen.MetaBehavior):
             return None
         if kind == OP_CLOSE:
             code, reason = parse_close_body(body)
-            self._t.close(code, reason)
+            if len(body) == 1 or not sendable_close_code(code):
+                assert self._meta is not None
+                self._meta.log.warning(
+                    "close code %s from %s can not be sent (RFC 6455 §7.4): closing with 1011 instead",
+                    code if len(body) != 1 else "(a 1-byte body)",
+                    from_,
+                )
+                code = _CLOSE_FOR_REASON_DEFAULT
+            self._t.close(code, cut_close_reason(reason))
             return None
         if kind in (OP_PING, OP_PONG):
             if len(body) > 125:
@@ -218,7 +306,7 @@ class Connection(gen.MetaBehavior):
             t.close(1000, "", wait_reply=False)
         elif r is gen.TERMINATE_REASON_SHUTDOWN:
             t.close(1001, "going away", wait_reply=False)
-        else:
+        elif r is not self._end:
             t.close(_CLOSE_FOR_REASON_DEFAULT, "internal error", wait_reply=False)
             if self._meta is not None and r is not gen.TERMINATE_REASON_KILL:
                 self._meta.log.error("terminated abnormally: %s", reason)

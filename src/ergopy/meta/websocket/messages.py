@@ -16,7 +16,9 @@ __all__ = [
     "MessageType",
     "Request",
     "close_body",
+    "cut_close_reason",
     "parse_close_body",
+    "sendable_close_code",
 ]
 
 
@@ -90,8 +92,11 @@ class Message:
     ``type`` 0/``None`` means TEXT when sending; ``id`` is ignored when sending. A received
     message's ``id`` is always its connection's alias (a message built to send gets an
     empty alias, like Go's zero ``gen.Alias``), so ``send_alias(message.id, ...)`` type-checks.
-    Sending CLOSE closes the connection; its body is a close payload (see
-    :func:`close_body`), empty meaning 1000. PING and PONG send control frames
+    Sending CLOSE closes the connection: build it with :meth:`Message.close`, which
+    checks the code now. A CLOSE built by hand (body: :func:`close_body`, empty
+    meaning 1000) is checked when the connection gets it: a code an endpoint may not
+    send (999, 1005, 5000...) or a body of one byte closes with 1011 instead, with a
+    warning logged; a reason over 123 bytes is cut. PING and PONG send control frames
     (body at most 125 bytes).
     """
 
@@ -99,12 +104,58 @@ class Message:
     type: MessageType | int | None = MessageType.TEXT
     body: bytes = b""
 
+    @classmethod
+    def close(cls, code: int = 1000, reason: str = "") -> Message:
+        """A CLOSE message to send to a connection's alias, checked now.
+
+        ``code`` must be one an endpoint may send (RFC 6455 §7.4): 1000-1003,
+        1007-1014 or 3000-4999 (never 1004-1006, 1015, below 1000 or from 5000 on);
+        ``reason`` is cut to 123 UTF-8 bytes at a character boundary (a close frame's
+        payload is at most 125 bytes). Raises ``ValueError`` for any other code and
+        ``TypeError`` if ``code`` is not an int or ``reason`` not a str.
+        """
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise TypeError(f"a close code is an int, got {code!r}")
+        if not isinstance(reason, str):
+            raise TypeError(f"a close reason is a str, got {reason!r}")
+        if not sendable_close_code(code):
+            raise ValueError(
+                f"close code {code} can not be sent: use 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4)"
+            )
+        return cls(type=MessageType.CLOSE, body=close_body(code, cut_close_reason(reason)))
+
 
 _CLOSE_CODE = struct.Struct("!H")
 
 
+MAX_CLOSE_REASON = 123  # bytes: a control frame's payload is at most 125, 2 of them the code
+# RFC 6455 §7.4.1 and the IANA registry (1012-1014 as browsers and servers accept them)
+_SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def sendable_close_code(code: int) -> bool:
+    """True if an endpoint may put ``code`` in a close frame: 1000-1003, 1007-1014, 3000-4999.
+
+    1004 is reserved; 1005, 1006 and 1015 only report a condition and never go on the
+    wire; codes below 1000 are unused and from 5000 on undefined. Raises nothing.
+    """
+    return code in _SENDABLE_CLOSE_CODES or 3000 <= code <= 4999
+
+
+def cut_close_reason(reason: str) -> str:
+    """``reason`` cut to at most 123 UTF-8 bytes at a character boundary. Raises nothing."""
+    data = reason.encode("utf-8", "replace")
+    if len(data) <= MAX_CLOSE_REASON:
+        return reason
+    return data[:MAX_CLOSE_REASON].decode("utf-8", "ignore")  # "ignore" drops a cut character
+
+
 def close_body(code: int = 1000, reason: str = "") -> bytes:
-    """A CLOSE message body: the 2-byte code then the UTF-8 reason (gorilla's FormatCloseMessage)."""
+    """A CLOSE message body: the 2-byte code then the UTF-8 reason (gorilla's FormatCloseMessage).
+
+    It checks nothing (a test may need an invalid frame): use :meth:`Message.close` to
+    build a close a browser will accept. Raises ``struct.error`` if ``code`` is not in 0..65535.
+    """
     return _CLOSE_CODE.pack(code) + reason.encode()
 
 

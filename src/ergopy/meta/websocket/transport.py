@@ -27,7 +27,7 @@ from aiohttp._websocket.models import WebSocketError
 
 from .aiohttp_fixes import valid_close_code
 from .frames import FrameEncoder
-from .messages import close_body
+from .messages import close_body, cut_close_reason, sendable_close_code
 
 if sys.platform.startswith("linux"):
     import fcntl
@@ -202,10 +202,10 @@ class AiohttpTransport(Transport):
             return None
 
     def _fail(self, code: int, reason: str) -> None:
-        """A protocol error: send a close frame with ``code`` and drop the connection."""
+        """A protocol error: send a close frame with ``code`` (if it may go on the wire) and drop the connection."""
         self._ended(code, reason)
-        if not self.close_sent:
-            self._send_close(code, reason[:120])
+        if not self.close_sent and sendable_close_code(code):
+            self._send_close(code, cut_close_reason(reason))
         self._finish()
 
     def send(self, opcode: int, payload: bytes) -> None:
@@ -425,6 +425,7 @@ class AsgiTransport(Transport):
             # ASGI cannot drop TCP; the best it has is an immediate close at the head of the queue
             self._queue.clear()
             self._queued_bytes = 0
-            self._queue.append({"type": "websocket.close", "code": code or 1011, "reason": reason})
+            wire = code if code is not None and sendable_close_code(code) else 1011  # 1006 never goes on the wire
+            self._queue.append({"type": "websocket.close", "code": wire, "reason": cut_close_reason(reason)})
             self.close_sent = True
             self._wakeup.set()
