@@ -1,0 +1,5 @@
+module ergopy.bench/gorilla_echo
+
+go 1.21
+
+require github.com/gorilla/websocket v1.5.3

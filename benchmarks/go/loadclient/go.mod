@@ -1,0 +1,3 @@
+module ergopy.bench/loadclient
+
+go 1.21
