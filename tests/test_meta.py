@@ -78,8 +78,6 @@ async def host(node: ergopy.Node) -> tuple[gen.PID, asyncio.Queue[Any]]:
     return await node.spawn(Host, None, q), q
 
 
-
-
 async def spawn_meta(
     node: ergopy.Node, behavior: gen.MetaBehavior, options: gen.MetaOptions | None = None
 ) -> tuple[gen.PID, asyncio.Queue[Any], gen.Alias]:
@@ -277,12 +275,23 @@ async def test_meta_mailbox_full_raises_meta_mailbox_full(node: ergopy.Node) -> 
         node.send(alias, 2)
 
 
-async def test_messages_to_a_terminated_meta_raise_process_unknown(node: ergopy.Node) -> None:
+async def test_messages_to_a_terminated_meta_are_dead_letters(node: ergopy.Node) -> None:
+    """Erlang's rule, and the only one that holds across nodes: a send to an alias that is
+    gone drops the message and counts it, it does not raise."""
+    _pid, _, alias, meta = await started(node)
+    node.send(alias, lambda m: gen.TERMINATE_REASON_NORMAL)
+    await receive(meta.queue)
+    node.send(alias, "late")
+    node.send_alias(alias, "later")
+    assert node.stats()["dead_letters_alias_unknown"] == 2
+
+
+async def test_a_call_to_a_terminated_meta_raises_process_unknown(node: ergopy.Node) -> None:
     _pid, _, alias, meta = await started(node)
     node.send(alias, lambda m: gen.TERMINATE_REASON_NORMAL)
     await receive(meta.queue)
     with pytest.raises(gen.ProcessUnknownError):
-        node.send(alias, "late")
+        await node.call(alias, "anyone?", timeout=1)
 
 
 # ---- calls and inspect -----------------------------------------------------------------------------
@@ -364,8 +373,8 @@ async def test_parent_termination_terminates_metas_with_its_reason(node: ergopy.
     pid, _q, alias, meta = await started(node)
     node.send(pid, lambda a: reason)
     assert await receive(meta.queue) == ("terminated", reason)
-    with pytest.raises(gen.ProcessUnknownError):
-        node.send(alias, "late")
+    node.send(alias, "late")  # gone with its parent: a dead letter
+    assert node.stats()["dead_letters_alias_unknown"] == 1
 
 
 async def test_parent_kill_terminates_metas_with_kill(node: ergopy.Node) -> None:

@@ -130,10 +130,14 @@ async def test_add_workers_grows_the_pool(node: ergopy.Node) -> None:
     assert len({(await node.call(pool, i))[0] for i in range(3)}) == 3
 
 
-async def test_remove_workers_stops_them_without_replacement(node: ergopy.Node) -> None:
+async def test_remove_workers_stops_the_next_in_line_without_replacement(node: ergopy.Node) -> None:
+    """Go (act/pool.go ``RemoveWorkers``): ``p.pool.Pop()`` n times, the front of the queue,
+    the workers that would have taken the next messages."""
     events: Events = asyncio.Queue()
     pool = await node.spawn(Workers, None, events, 3)
     workers = await starts(events, 3)
+    await node.call(pool, 0)  # forwarded to workers[0], which goes to the back of the line
+    assert await node.call(pool, "workers") == [workers[1], workers[2], workers[0]]
     assert await node.call(pool, ("remove", 2)) == 1
     stopped = {(await receive(events))[1:] for _ in range(2)}
     assert stopped == {(workers[1], gen.TERMINATE_REASON_NORMAL), (workers[2], gen.TERMINATE_REASON_NORMAL)}

@@ -200,34 +200,9 @@ async def test_spawn_from_a_process_sets_parent_and_leader(node: ergopy.Node) ->
 # ---- sending -------------------------------------------------------------------------------------
 
 
-async def test_send_to_unknown_pid_raises_process_unknown(node: ergopy.Node) -> None:
-    with pytest.raises(gen.ProcessUnknownError):
-        node.send(gen.PID(node.name, 999_999, node.creation), "x")
-
-
-async def test_send_to_pid_of_earlier_incarnation_raises_process_unknown(node: ergopy.Node) -> None:
-    pid = await node.spawn(act.Actor)
-    with pytest.raises(gen.ProcessUnknownError):
-        node.send(gen.PID(node.name, pid.id, node.creation - 1), "x")
-
-
 async def test_send_to_unknown_name_raises_process_unknown(node: ergopy.Node) -> None:
     with pytest.raises(gen.ProcessUnknownError):
         node.send("nobody", "x")
-
-
-async def test_send_to_unknown_alias_raises_process_unknown(node: ergopy.Node) -> None:
-    with pytest.raises(gen.ProcessUnknownError):
-        node.send(gen.Alias(node.name, node.creation, (1, 2, 3)), "x")
-
-
-async def test_send_to_dead_process_raises_process_unknown(node: ergopy.Node) -> None:
-    q: asyncio.Queue[Any] = asyncio.Queue()
-    pid = await node.spawn(Reporter, None, q)
-    node.send(pid, ("return", gen.TERMINATE_REASON_NORMAL))
-    await terminated(q)
-    with pytest.raises(gen.ProcessUnknownError):
-        node.send(pid, "x")
 
 
 async def test_send_to_unsupported_target_raises_unsupported(node: ergopy.Node) -> None:

@@ -245,14 +245,19 @@ async def test_permanent_child_is_restarted_even_after_a_normal_exit(node: ergop
     await started(events, "a")
 
 
-async def test_all_for_one_stops_the_others_in_reverse_order_and_restarts_all(node: ergopy.Node) -> None:
+async def test_all_for_one_stops_the_others_in_reverse_order_with_the_reason_and_restarts_all(
+    node: ergopy.Node,
+) -> None:
+    """Go (act/supervisor_arfo.go): the siblings are sent ``SendExit(pid, reason)`` with the
+    failing child's reason (not shutdown), in reverse start order, one at a time with KeepOrder."""
     events: Events = asyncio.Queue()
     sup = await node.spawn(Sup, None, spec(events, "a", "b", "c", type=act.SupervisorType.ALL_FOR_ONE, keep_order=True))
     old = await started(events, "a", "b", "c")
     node.send("b", "crash")
-    assert (await receive(events))[:2] == ("stop", "b")
-    assert await receive(events) == ("stop", "c", gen.TERMINATE_REASON_SHUTDOWN)
-    assert await receive(events) == ("stop", "a", gen.TERMINATE_REASON_SHUTDOWN)
+    kind, tag, reason = await receive(events)
+    assert (kind, tag) == ("stop", "b") and isinstance(reason, RuntimeError)
+    assert await receive(events) == ("stop", "c", reason)
+    assert await receive(events) == ("stop", "a", reason)
     new = await started(events, "a", "b", "c")
     assert not set(new.values()) & set(old.values())
     assert await node.call(sup, ("children",)) == [("a", new["a"]), ("b", new["b"]), ("c", new["c"])]
@@ -275,9 +280,10 @@ async def test_rest_for_one_restarts_the_crashed_child_and_those_after_it(node: 
     )
     old = await started(events, "a", "b", "c", "d")
     node.send("b", "crash")
-    assert (await receive(events))[:2] == ("stop", "b")
-    assert await receive(events) == ("stop", "d", gen.TERMINATE_REASON_SHUTDOWN)
-    assert await receive(events) == ("stop", "c", gen.TERMINATE_REASON_SHUTDOWN)
+    kind, tag, reason = await receive(events)
+    assert (kind, tag) == ("stop", "b") and isinstance(reason, RuntimeError)
+    assert await receive(events) == ("stop", "d", reason)  # Go: the failing child's reason
+    assert await receive(events) == ("stop", "c", reason)
     new = await started(events, "b", "c", "d")
     got = await node.call(sup, ("children",))
     assert got == [("a", old["a"]), ("b", new["b"]), ("c", new["c"]), ("d", new["d"])]
@@ -319,7 +325,8 @@ async def test_more_restarts_than_intensity_stop_children_and_the_supervisor(nod
         await started(events, "a")
     node.send("a", "crash")  # the third restart within the period is one too many
     assert (await receive(events))[:2] == ("stop", "a")
-    assert await receive(events) == ("stop", "b", gen.TERMINATE_REASON_SHUTDOWN)
+    kind, tag, reason = await receive(events)  # Go: children get ErrSupervisorRestartsExceeded
+    assert (kind, tag) == ("stop", "b") and isinstance(reason, gen.SupervisorError)
     kind, pid, reason = await receive(events)
     assert (kind, pid) == ("down", sup)
     assert isinstance(reason, gen.SupervisorError) and "restarts exceeded" in str(reason)
@@ -374,7 +381,7 @@ async def test_significant_child_ending_normally_stops_the_supervisor(node: ergo
     await watch(node, events, sup)
     node.send("key", "normal")
     assert (await receive(events))[:2] == ("stop", "key")
-    assert await receive(events) == ("stop", "a", gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(events) == ("stop", "a", gen.TERMINATE_REASON_NORMAL)  # Go: the child's reason
     assert await receive(events) == ("down", sup, gen.TERMINATE_REASON_NORMAL)
 
 
@@ -399,8 +406,8 @@ async def test_exit_from_a_linked_non_child_stops_children_then_the_supervisor(n
     node.send(stranger, "crash")
     kind, tag, reason = await receive(events)
     assert (kind, tag) == ("stop", "stranger")
-    assert await receive(events) == ("stop", "b", gen.TERMINATE_REASON_SHUTDOWN)
-    assert await receive(events) == ("stop", "a", gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(events) == ("stop", "b", reason)  # Go: the exit's reason
+    assert await receive(events) == ("stop", "a", reason)
     assert await receive(events) == ("down", sup, reason)
 
 

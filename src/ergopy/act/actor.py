@@ -13,9 +13,12 @@ Every callback is optional and may be ``def`` or ``async def``::
 A callback that raises terminates the process with that exception as reason;
 one that returns an exception instance (``gen.TERMINATE_REASON_NORMAL``,
 ``gen.TERMINATE_REASON_SHUTDOWN``, or any other) terminates it with that reason.
+Raising or returning normal/shutdown is a normal stop (nothing logged at error).
 ``handle_call`` replies with what it returns; returning ``None`` sends no reply
-(answer later with ``send_response``), ``gen.ReplyAndStop(value)`` replies then
-terminates.
+(answer later with ``send_response``), returning a terminate reason
+(``gen.TERMINATE_REASON_NORMAL``...) stops with no reply (Go's ``return nil,
+gen.TerminateReasonNormal``, to forward a request and exit), and
+``gen.ReplyAndStop(value)`` replies then terminates.
 """
 
 from __future__ import annotations
@@ -27,6 +30,20 @@ from .. import gen
 from ..gen import PID, Alias, Atom, Event, EventOptions, MessagePriority, MetaOptions, ProcessOptions, Ref
 
 __all__ = ["Actor"]
+
+_SENDS = ("send", "send_pid", "send_alias")
+_FAST_SENDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fast_sends(cls: type) -> tuple[str, ...]:
+    """The send methods ``cls`` does not override (cached per class): those may be bound
+    straight to the router; an override is always called."""
+    try:
+        return _FAST_SENDS[cls]
+    except KeyError:
+        fast = tuple(n for n in _SENDS if getattr(cls, n) is getattr(Actor, n))
+        _FAST_SENDS[cls] = fast
+        return fast
 
 
 class Actor(gen.ProcessBehavior):
@@ -65,10 +82,15 @@ class Actor(gen.ProcessBehavior):
 
     def _ergo_bind(self, process: gen.Process) -> None:
         self._process = process
-        # The send path is the hot path: bind it straight to the node's router.
-        make_sender = getattr(process, "make_sender", None)
-        if make_sender is not None:
-            self.send = self.send_pid = self.send_alias = make_sender()  # type: ignore[method-assign]
+        # The send path is the hot path: bind it straight to the node's router, except
+        # for the methods a subclass overrides (decided once per class).
+        fast = _fast_sends(type(self))
+        if fast:
+            make_sender = getattr(process, "make_sender", None)
+            if make_sender is not None:
+                sender = make_sender()
+                for name in fast:
+                    setattr(self, name, sender)
 
     def _ergo_init(self, args: tuple[Any, ...]) -> Any:
         return self.init(*args)
@@ -113,10 +135,12 @@ class Actor(gen.ProcessBehavior):
         return self._process.state
 
     def env(self, name: str, default: Any = None) -> Any:
-        """An environment value: the process's, else inherited, else the node's."""
+        """A value of this process's environment: a copy taken at spawn of the parent's (the
+        node's for a process the node spawned) with ``ProcessOptions.env`` on top."""
         return self._process.env(name, default)
 
     def set_env(self, name: str, value: Any) -> None:
+        """Set ``name`` in this process's environment; ``None`` removes it."""
         self._process.set_env(name, value)
 
     def set_trap_exit(self, trap: bool) -> None:
@@ -132,15 +156,20 @@ class Actor(gen.ProcessBehavior):
     def send(self, to: gen.SendTarget, message: Any) -> None:
         """Queue ``message`` for ``to`` (PID, name, ProcessID or Alias).
 
-        Raises ``ProcessUnknownError``, ``ProcessTerminatedError`` or ``MailboxFullError``.
+        A PID or alias that no longer exists is not an error: the message is dropped and
+        counted as a dead letter (``node.stats()``). Raises ``ProcessUnknownError`` for a
+        name that is not registered, ``MailboxFullError`` for a full mailbox,
+        ``NoConnectionError`` for a target on another node.
         """
         self._process.send(to, message)
 
     def send_pid(self, to: PID, message: Any) -> None:
+        """Send to a PID; errors as ``send`` (a PID that is gone is a dead letter)."""
         self._process.send(to, message)
 
     def send_alias(self, to: Alias, message: Any) -> None:
-        """Send to an alias (e.g. a WebSocket connection); errors as ``send``."""
+        """Send to an alias (e.g. a WebSocket connection); an alias that is gone is a dead
+        letter, not an error; errors as ``send``."""
         self._process.send(to, message)
 
     def send_with_priority(self, to: gen.SendTarget, message: Any, priority: MessagePriority) -> None:

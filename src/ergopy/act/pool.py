@@ -86,14 +86,15 @@ class Pool(Actor):
         return len(self._workers)
 
     def remove_workers(self, n: int) -> int:
-        """Stop ``n`` workers (``TERMINATE_REASON_NORMAL``); returns the pool size.
+        """Stop the ``n`` next-in-line workers (the front of :meth:`workers`, as Go's pool
+        does) with ``TERMINATE_REASON_NORMAL``; returns the pool size.
 
         Raises ``gen.IncorrectError`` if the pool has fewer than ``n`` workers.
         """
         if n > len(self._workers):
             raise gen.IncorrectError(f"pool {self.pid} has {len(self._workers)} workers; can not remove {n}")
         for _ in range(n):
-            pid = self._workers.pop()
+            pid = self._workers.popleft()
             self._retired.add(pid)
             try:
                 self.send_exit(pid, gen.TERMINATE_REASON_NORMAL)

@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 
 from .. import gen
 from ..gen import PID, Atom, ProcessOptions
+from ..gen.options import check_bool, check_enum, check_instance, check_int, check_seconds, check_str
 from .actor import Actor
 
 __all__ = [
@@ -92,6 +93,15 @@ class SupervisorRestart:
     period: float = _DEFAULT_PERIOD
     keep_order: bool = False
 
+    def __post_init__(self) -> None:
+        """Raises ``TypeError``/``ValueError`` naming the field: a strategy that is not a
+        ``SupervisorStrategy``, an intensity not an int in 0..65535 (Go's uint16), a period
+        not a finite number of seconds >= 0, a keep_order not a bool."""
+        self.strategy = check_enum(self, "strategy", self.strategy, SupervisorStrategy)
+        self.intensity = check_int(self, "intensity", self.intensity, 0, 0xFFFF)
+        self.period = check_seconds(self, "period", self.period, optional=False) or 0
+        self.keep_order = check_bool(self, "keep_order", self.keep_order)
+
 
 @dataclass(slots=True)
 class SupervisorChildSpec:
@@ -107,6 +117,20 @@ class SupervisorChildSpec:
     options: ProcessOptions = field(default_factory=ProcessOptions)
     significant: bool = False
 
+    def __post_init__(self) -> None:
+        """Raises ``TypeError``/``ValueError`` naming the field: a name that is not a non-empty
+        str, a factory that is not callable, args that are not a list or tuple (a str is not),
+        options that are not ``gen.ProcessOptions``, a significant that is not a bool."""
+        if not check_str(self, "name", self.name):
+            raise ValueError(f"SupervisorChildSpec.name must not be empty, got {self.name!r}")
+        if not callable(self.factory):
+            raise TypeError(f"SupervisorChildSpec.factory must be a class or callable, got {self.factory!r}")
+        if not isinstance(self.args, list | tuple):
+            raise TypeError(f"SupervisorChildSpec.args must be a list, got {self.args!r}")
+        self.args = list(self.args)
+        self.options = check_instance(self, "options", self.options, ProcessOptions)
+        self.significant = check_bool(self, "significant", self.significant)
+
 
 @dataclass(slots=True)
 class SupervisorSpec:
@@ -121,6 +145,22 @@ class SupervisorSpec:
     restart: SupervisorRestart = field(default_factory=SupervisorRestart)
     enable_handle_child: bool = False
     disable_auto_shutdown: bool = False
+
+    def __post_init__(self) -> None:
+        """Raises ``TypeError``/``ValueError`` naming the field: children that are not a list
+        of ``SupervisorChildSpec``, a type that is not a ``SupervisorType``, a restart that is
+        not a ``SupervisorRestart``, flags that are not bools. (An empty or duplicate child
+        list is refused by the supervisor's ``init``: ``SupervisorError``.)"""
+        if not isinstance(self.children, list | tuple):
+            raise TypeError(f"SupervisorSpec.children must be a list of SupervisorChildSpec, got {self.children!r}")
+        for c in self.children:
+            if not isinstance(c, SupervisorChildSpec):
+                raise TypeError(f"SupervisorSpec.children must hold only SupervisorChildSpec, got {c!r}")
+        self.children = list(self.children)
+        self.type = check_enum(self, "type", self.type, SupervisorType)
+        self.restart = check_instance(self, "restart", self.restart, SupervisorRestart)
+        self.enable_handle_child = check_bool(self, "enable_handle_child", self.enable_handle_child)
+        self.disable_auto_shutdown = check_bool(self, "disable_auto_shutdown", self.disable_auto_shutdown)
 
 
 class SupervisorChild(NamedTuple):
@@ -177,6 +217,11 @@ class Supervisor(Actor):
     ``handle_message``, ``handle_call`` and the other ``Actor`` callbacks remain the
     user's; children's exits never reach them.
     """
+
+    # An exit from the parent (application stop, node stop) reaches _ergo_system, as in
+    # Go where the supervisor reads its own urgent queue: it stops its children (in
+    # reverse start order with keep_order), waits for their exits, then ends with it.
+    _ergo_parent_exit = True
 
     # ---- callbacks (override) ------------------------------------------------------------------
 
@@ -278,7 +323,7 @@ class Supervisor(Actor):
         child.disabled = True
         for pid, (c, _) in list(self._running.items()):
             if c is child:
-                self._send_shutdown(pid)
+                self._send_exit_to_child(pid, gen.TERMINATE_REASON_SHUTDOWN)
 
     # ---- the node's hooks -----------------------------------------------------------------------
 
@@ -310,7 +355,7 @@ class Supervisor(Actor):
         self._restarts: deque[float] = deque()
         self._mode = _Mode.NORMAL
         self._wait: set[PID] = set()  # children sent an exit, whose end we wait for
-        self._stop_queue: list[PID] = []  # keep_order: children still to be sent an exit
+        self._stop_queue: list[tuple[PID, BaseException]] = []  # keep_order: children still to be sent an exit
         self._restart_from = 0
         self._shutdown_reason: BaseException = gen.TERMINATE_REASON_SHUTDOWN
         self.set_trap_exit(True)
@@ -358,7 +403,7 @@ class Supervisor(Actor):
             if child.index < self._restart_from:
                 # a child before the restart point died meanwhile: restart from it
                 self._restart_from = child.index
-                self._stop(self._running_from(child.index))
+                self._stop(self._running_from(child.index), reason)
             if not self._stopped_one(pid):
                 return None
             self._mode = _Mode.NORMAL
@@ -377,7 +422,7 @@ class Supervisor(Actor):
             self.log.error("supervisor: restart intensity exceeded (child %s %s ended: %s)", child.name, pid, reason)
             return self._begin_shutdown(gen.SupervisorError(f"restarts exceeded (last: {child.name} ended: {reason})"))
         if not self.node.is_alive():
-            return gen.TERMINATE_REASON_SHUTDOWN  # the node is stopping: nothing to restart
+            return self._begin_shutdown(gen.TERMINATE_REASON_SHUTDOWN)  # the node is stopping: nothing to restart
         if self._type is SupervisorType.SIMPLE_ONE_FOR_ONE:
             return await self._restart_one(child, args)
         if self._type is SupervisorType.ONE_FOR_ONE:
@@ -387,7 +432,7 @@ class Supervisor(Actor):
         if not siblings:
             return await self._start_from(self._restart_from)
         self._mode = _Mode.RESTARTING
-        self._stop(siblings)
+        self._stop(siblings, reason)
         return None
 
     async def _restart_one(self, child: _Child, args: list[Any]) -> BaseException | None:
@@ -429,32 +474,36 @@ class Supervisor(Actor):
 
     def _running_from(self, index: int) -> list[PID]:
         """Running children with spec index >= ``index`` not already being stopped, in reverse start order."""
-        busy = self._wait.union(self._stop_queue)
+        busy = self._wait.union(pid for pid, _ in self._stop_queue)
         pids = [pid for pid, (c, _) in self._running.items() if c.index >= index and pid not in busy]
         pids.sort(key=lambda p: (self._running[p][0].index, p.id), reverse=True)
         return pids
 
-    def _stop(self, pids: list[PID]) -> None:
-        """Send shutdown exits to ``pids`` (reverse start order): all now, or one by one with keep_order."""
+    def _stop(self, pids: list[PID], reason: BaseException) -> None:
+        """Send ``pids`` (reverse start order) an exit with ``reason``: all now, or one by one with keep_order.
+
+        As Go's supervisor, siblings stopped for a restart get the failing child's
+        reason, children stopped for a shutdown get the shutdown's reason.
+        """
         if not pids:
             return
         if self._restart.keep_order:
-            self._stop_queue.extend(pids)
+            self._stop_queue.extend((pid, reason) for pid in pids)
             if not self._wait:
                 self._send_next()
             return
         for pid in pids:
             self._wait.add(pid)
-            self._send_shutdown(pid)
+            self._send_exit_to_child(pid, reason)
 
     def _send_next(self) -> None:
-        pid = self._stop_queue.pop(0)
+        pid, reason = self._stop_queue.pop(0)
         self._wait.add(pid)
-        self._send_shutdown(pid)
+        self._send_exit_to_child(pid, reason)
 
-    def _send_shutdown(self, pid: PID) -> None:
+    def _send_exit_to_child(self, pid: PID, reason: BaseException) -> None:
         try:
-            self.send_exit(pid, gen.TERMINATE_REASON_SHUTDOWN)
+            self.send_exit(pid, reason)
         except gen.Error:
             pass  # already gone: its exit is on its way to us through the link
 
@@ -462,7 +511,7 @@ class Supervisor(Actor):
         """``pid`` has ended; True when every child being stopped has."""
         self._wait.discard(pid)
         while not self._wait and self._stop_queue:
-            nxt = self._stop_queue[0]
+            nxt, _ = self._stop_queue[0]
             if nxt not in self._running:
                 self._stop_queue.pop(0)
                 continue
@@ -470,12 +519,12 @@ class Supervisor(Actor):
         return not self._wait and not self._stop_queue
 
     def _begin_shutdown(self, reason: BaseException) -> BaseException | None:
-        """Stop every child, then end with ``reason`` (returned now if none is running)."""
+        """Stop every child (with ``reason``), then end with ``reason`` (returned now if none is running)."""
         if self._mode is _Mode.SHUTDOWN:
             return None  # already stopping everything; the first reason stands
         self._mode = _Mode.SHUTDOWN
         self._shutdown_reason = reason
-        self._stop(self._running_from(0))
+        self._stop(self._running_from(0), gen.unwrap_reason(reason))
         if not self._wait and not self._stop_queue:
             return reason
         return None

@@ -144,6 +144,7 @@ class Process(Protocol):
     def send_response_error(self, to: PID, ref: Ref, error: BaseException) -> None: ...
     def forward(self, to: SendTarget, from_: PID, message: Any) -> None:
         """Queue ``message`` for ``to`` as if ``from_`` had sent it (what ``act.Pool`` does)."""
+
     def forward_call(self, to: CallTarget, from_: PID, ref: Ref, request: Any) -> None:
         """Pass the call ``ref`` from ``from_`` on to ``to``, whose reply goes straight to the caller."""
 
@@ -215,6 +216,10 @@ class ProcessBehavior:
     """
 
     _process: Process
+    _ergo_parent_exit = False
+    """True: an exit signal from the parent reaches ``_ergo_system`` (when trapping exits)
+    instead of ending the process at once; a behaviour that stops its children first (a
+    supervisor) sets it, and ``node.stop()`` then leaves the stopping of its children to it."""
 
     def _ergo_bind(self, process: Process) -> None:
         self._process = process

@@ -42,6 +42,7 @@ class _App:
         self.started = 0.0
         self.starting = False
         self.stopped: asyncio.Future[None] | None = None
+        self.terminating: asyncio.Task[None] | None = None  # an async def terminate, running
 
 
 class Applications:
@@ -147,23 +148,21 @@ class Applications:
     async def _stop_members(self, app: _App, reason: BaseException, timeout: float) -> None:
         """Send every member a shutdown exit; wait until all have ended (``gen.TimeoutError``)."""
         node = self._node
+        members = list(app.group)
         if app.state is _RUNNING or app.starting:
             app.state = _STOPPING
             app.reason = reason
             self._exit_members(app)
         if not app.group and app.state is not _LOADED:
             self._finish(app)
-        waiting: list[asyncio.Future[Any]] = []
-        for pid in app.group:
-            p = node.lookup_pid(pid)
-            if p is not None:
-                waiting.append(p.done)
-        if app.stopped is not None and not app.stopped.done():
-            waiting.append(app.stopped)
-        if not waiting:
-            return
-        _, pending = await asyncio.wait(waiting, timeout=timeout)
-        if pending:
+        deadline = node.loop.time() + timeout
+        # the whole tree: members, their children (a supervisor's), async terminates included
+        done = await node.wait_tree(members, timeout)
+        waiting = [f for f in (app.stopped, app.terminating) if f is not None and not f.done()]
+        if done and waiting:
+            _, pending = await asyncio.wait(waiting, timeout=max(0.0, deadline - node.loop.time()))
+            done = not pending
+        if not done:
             raise gen.TimeoutError(f"application {app.name} did not stop within {timeout} s")
 
     def _exit_members(self, app: _App) -> None:
@@ -214,7 +213,9 @@ class Applications:
             self._node.log.exception("application %s: terminate raised", app.name)
             return
         if inspect.isawaitable(r):
-            self._node.own_task(self._finish_terminate(app, r), f"ergopy application {app.name.text} terminate")
+            app.terminating = self._node.own_task(
+                self._finish_terminate(app, r), f"ergopy application {app.name.text} terminate"
+            )
 
     async def _finish_terminate(self, app: _App, awaitable: Any) -> None:
         try:

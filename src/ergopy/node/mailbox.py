@@ -69,7 +69,10 @@ def answer_call(node: Node, behavior: Any, item: Request) -> Any:
     """Run ``handle_call`` and reply; returns a stop reason, or a coroutine doing both.
 
     ``None`` from ``handle_call`` sends no reply (the behaviour answers later with
-    ``send_response``); ``gen.ReplyAndStop(v)`` replies ``v`` and stops.
+    ``send_response``); a terminate reason (``gen.TERMINATE_REASON_NORMAL``,
+    ``..._SHUTDOWN``, ``..._KILL``, ``..._PANIC``) stops the process with no reply (the
+    caller times out unless someone else answers: a forwarded request);
+    ``gen.ReplyAndStop(v)`` replies ``v`` and stops.
     """
     r = behavior.handle_call(item.from_, item.ref, item.request)
     if type(r) is CoroutineType:
@@ -89,6 +92,8 @@ def answer_inspect(node: Node, behavior: Any, item: Inspect) -> Any:
 def _reply(node: Node, item: Request, r: Any) -> Any:
     if r is None:
         return None
+    if type(r) is gen.TerminateReason:
+        return r  # Go's `return nil, gen.TerminateReasonNormal`: stop, with no reply
     if type(r) is gen.ReplyAndStop:
         node.deliver_response(item.from_, item.ref, r.value, None)
         return r.reason

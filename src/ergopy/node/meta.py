@@ -290,7 +290,6 @@ class MetaRecord:
             return mailbox.answer_inspect(self._node, self.behavior, item)
         raise gen.UnsupportedError(f"unknown mailbox item {item!r}")
 
-
     def terminate(self, reason: BaseException) -> None:
         """End the meta-process (once): unregister, notify, call ``terminate``, stop ``start``."""
         if self.state is MetaState.TERMINATED:

@@ -47,6 +47,10 @@ _NORMAL = MessagePriority.NORMAL
 _FIRST_PID = 1000  # Ergo's nextID starts at 1000, so the first spawn gets 1001
 _CORE_PID = 1
 _INSPECT_TIMEOUT = 5.0  # Ergo's inspect timeout
+# Dead-letter causes: the keys ``stats()`` and ``dead_letters()`` count them under.
+_DEAD_PID = "dead_letters_pid_unknown"  # no live process has this PID
+_DEAD_ALIAS = "dead_letters_alias_unknown"  # no live process or meta-process has this alias
+_DEAD_TERMINATED = "dead_letters_terminated"  # the process was terminating as the message came
 
 
 class _NodeState(enum.Enum):
@@ -92,6 +96,7 @@ class Node:
         self._calls: dict[Ref, asyncio.Future[Any]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._owned: set[asyncio.Task[Any]] = set()
+        self._dead_letters = {_DEAD_PID: 0, _DEAD_ALIAS: 0, _DEAD_TERMINATED: 0}
         self.targets = Targets(self)
         self.events = Events(self)
         self._apps = Applications(self)
@@ -125,12 +130,21 @@ class Node:
         return self._state is _NodeState.RUNNING
 
     def env(self, name: str, default: Any = None) -> Any:
+        """The node's environment value ``name`` (case-insensitive), or ``default``."""
         return self._env.get(name.upper(), default)
 
     def set_env(self, name: str, value: Any) -> None:
-        self._env[name.upper()] = value
+        """Set ``name`` in the node's environment; ``None`` removes it (Go's ``SetEnv(name, nil)``).
+
+        Processes spawned from now on inherit it; running ones keep the copy they got at spawn.
+        """
+        if value is None:
+            self._env.pop(name.upper(), None)
+        else:
+            self._env[name.upper()] = value
 
     def env_list(self) -> dict[str, Any]:
+        """A copy of the node's environment."""
         return dict(self._env)
 
     def make_ref(self) -> Ref:
@@ -189,7 +203,9 @@ class Node:
         return m.info()
 
     def stats(self) -> dict[str, int]:
-        """Counts of live things: processes, names, aliases, metas, pending calls, timers, links, monitors."""
+        """Counts of live things (processes, names, aliases, metas, pending calls, timers, links,
+        monitors, tasks) and, under keys starting ``dead_letters_``, the messages dropped so far
+        because their PID or alias was gone, per cause (see :meth:`dead_letters`)."""
         return {
             "processes": len(self._procs),
             "records": len(self._records),
@@ -201,27 +217,44 @@ class Node:
             "links": sum(len(v) for v in self.targets.links.values()),
             "monitors": sum(len(v) for v in self.targets.monitors.values()),
             "tasks": len(self._owned),
+            **self._dead_letters,
         }
 
     # ---- routing ---------------------------------------------------------------------------------
 
     def route(self, from_: Any, to: Any, message: Any, priority: int) -> None:
-        """Queue ``message`` for ``to``; raise if it can not be queued."""
+        """Queue ``message`` for ``to``.
+
+        A PID or alias that no longer exists (or whose process has terminated) is not
+        an error: the message is dropped and counted as a dead letter (a call request
+        still raises, its caller waits for an answer). Raises ``ProcessUnknownError``
+        for a name that is not registered, ``MailboxFullError`` for a full mailbox,
+        ``NoConnectionError`` for a target on another node, ``NodeTerminatedError``
+        once the node has stopped, ``UnsupportedError`` for anything not a target.
+        """
         t = type(to)
         if t is PID:
             p = self._procs.get(to.id)
             if p is not None and (p.pid is to or p.pid == to):
-                p.push(from_, message, priority)
+                try:
+                    p.push(from_, message, priority)
+                except gen.ProcessTerminatedError:
+                    self._gone(to, message, _DEAD_TERMINATED)
                 return
-            self._unknown(to)
+            self._gone(to, message, _DEAD_PID)
+            return
         if t is Alias:
             r = self._aliases.get(to)
             if r is None:
-                self._unknown(to)
-            if isinstance(r, MetaRecord):
-                r.push(from_, message)
-            else:
-                r.push(from_, message, priority)
+                self._gone(to, message, _DEAD_ALIAS)
+                return
+            try:
+                if isinstance(r, MetaRecord):
+                    r.push(from_, message)
+                else:
+                    r.push(from_, message, priority)
+            except gen.ProcessTerminatedError:
+                self._gone(to, message, _DEAD_TERMINATED)
             return
         if t is str or t is Atom:
             p = self._names.get(to)
@@ -239,6 +272,23 @@ class Node:
             return
         raise gen.UnsupportedError(f"can not send to {to!r}: expected a PID, ProcessID, Alias or name")
 
+    def _gone(self, to: PID | Alias, message: Any, cause: str) -> None:
+        """``to`` no longer exists: drop ``message`` as a dead letter (Erlang's rule).
+
+        Raises instead where the sender must know: a call request (its caller waits),
+        a target on another node (no network layer yet), a node that has stopped.
+        """
+        if type(message) is mailbox.Request or self._state is _NodeState.STOPPED or to.node != self._name:
+            if cause is _DEAD_TERMINATED:
+                raise gen.ProcessTerminatedError(f"process {to} has terminated")
+            self._unknown(to)
+        self._dead_letters[cause] += 1
+        self._log.debug("dead letter: %s to %s dropped (%s)", type(message).__name__, to, cause)
+
+    def dead_letters(self) -> dict[str, int]:
+        """Messages dropped because their PID or alias was gone, per cause (also in ``stats()``)."""
+        return dict(self._dead_letters)
+
     def _unknown(self, to: Any) -> NoReturn:
         if self._state is _NodeState.STOPPED:
             raise gen.NodeTerminatedError(f"node {self._name.text} has stopped")
@@ -248,13 +298,23 @@ class Node:
         raise gen.ProcessUnknownError(f"unknown process {to}")
 
     def send(self, to: gen.SendTarget, message: Any) -> None:
-        """Send from the node's core PID. Raises the routing errors (unknown, terminated, full)."""
+        """Send from the node's core PID; a PID or alias that is gone drops it (a dead letter).
+
+        Raises ``ProcessUnknownError`` for an unregistered name, ``MailboxFullError``,
+        ``NoConnectionError`` for another node's target, ``NodeTerminatedError`` after stop.
+        """
+        self.route(self._pid, to, message, _NORMAL)
+
+    def send_pid(self, to: PID, message: Any) -> None:
+        """Send to a PID from the node's core PID; errors as :meth:`send`."""
         self.route(self._pid, to, message, _NORMAL)
 
     def send_alias(self, to: Alias, message: Any) -> None:
+        """Send to an alias from the node's core PID; errors as :meth:`send`."""
         self.route(self._pid, to, message, _NORMAL)
 
     def send_with_priority(self, to: gen.SendTarget, message: Any, priority: MessagePriority) -> None:
+        """Send with ``priority`` (NORMAL, HIGH or MAX queue); errors as :meth:`send`."""
         self.route(self._pid, to, message, MessagePriority(priority))
 
     def send_after(self, from_: PID, to: gen.SendTarget, message: Any, after: float) -> Callable[[], bool]:
@@ -414,8 +474,13 @@ class Node:
         if not isinstance(behavior, gen.ProcessBehavior):
             raise gen.UnsupportedError(f"{factory!r} did not make a process behaviour (subclass act.Actor)")
         pid = PID(self._name, next(self._ids), self._creation)
-        env = dict(parent._env) if parent is not None else {}
-        env.update((k.upper(), v) for k, v in options.env.items())
+        # a copy taken now (Go's): later set_env calls of the node or the parent do not reach it
+        env = dict(parent._env) if parent is not None else dict(self._env)
+        for k, v in options.env.items():
+            if v is None:
+                env.pop(k.upper(), None)  # as set_env(k, None): not inherited
+            else:
+                env[k.upper()] = v
         p = ProcessRecord(
             self,
             pid,
@@ -569,11 +634,12 @@ class Node:
         m.parent_record.metas.pop(m.id, None)
         self.targets.fire(m.id, reason)
 
-    def own_task(self, coro: Any, name: str) -> None:
-        """Run ``coro`` as a task the node owns and awaits (or cancels) on stop."""
+    def own_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the node owns and awaits (or cancels) on stop; returns the task."""
         task = self.loop.create_task(coro, name=name)
         self._owned.add(task)
         task.add_done_callback(self._owned.discard)
+        return task
 
     # ---- applications ----------------------------------------------------------------------------
 
@@ -665,11 +731,7 @@ class Node:
         await self._wait_all([m.done for m in self._metas], timeout, "meta-processes")
         await self._settle(timeout)
         self._apps.node_stopping()
-        for p in list(self._procs.values()):
-            if not p.state & ProcessState.TERMINATED:
-                src = p.parent_pid
-                p.push_urgent(mailbox.Exit(src, src, shutdown, gen.MessageExitPID(src, shutdown)))
-        await self._wait_all([p.done for p in self._records], timeout, "processes")
+        await self._exit_processes(timeout)
         for p in list(self._procs.values()):
             p.kill()
         for m in list(self._metas):
@@ -688,6 +750,66 @@ class Node:
                 fut.set_exception(gen.NodeTerminatedError(f"node {self._name.text} stopped"))
         self._state = _NodeState.STOPPED
         self._stopped.set_result(None)
+
+    async def _exit_processes(self, timeout: float) -> None:
+        """Send every process a shutdown exit from its parent; wait until all have terminated.
+
+        A process whose parent stops its children itself (a supervisor) is left to that
+        parent while the parent lives, so a supervision tree stops top down and in its
+        own order, as Go's does; anything still alive once its parent has gone gets its
+        exit then. Processes still alive after ``timeout`` are left to the kill phase.
+        """
+        shutdown = gen.TERMINATE_REASON_SHUTDOWN
+        deadline = self.loop.time() + timeout
+        sent: set[ProcessRecord] = set()
+        while True:
+            for p in list(self._procs.values()):
+                if p in sent or p.state & ProcessState.TERMINATED:
+                    continue
+                parent = self._procs.get(p.parent_pid.id)
+                if (
+                    parent is not None
+                    and parent.pid == p.parent_pid
+                    and parent.behavior._ergo_parent_exit
+                    and parent.trap_exit()
+                    and not parent.state & ProcessState.TERMINATED
+                ):
+                    continue  # its supervisor stops it
+                src = p.parent_pid
+                p.push_urgent(mailbox.Exit(src, src, shutdown, gen.MessageExitPID(src, shutdown)))
+                sent.add(p)
+            pending = [p.done for p in self._records if not p.done.done()]
+            if not pending:
+                return
+            left = deadline - self.loop.time()
+            if left <= 0:
+                self._log.warning("%d processes did not terminate within %s s", len(pending), timeout)
+                return
+            await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+
+    async def wait_tree(self, pids: Iterable[PID], timeout: float) -> bool:
+        """Wait until the processes ``pids`` and every descendant of theirs (children spawned
+        meanwhile included) have fully terminated, ``async def terminate`` included.
+
+        Returns False if some are still running after ``timeout`` seconds.
+        """
+        known = set(pids)
+        deadline = self.loop.time() + timeout
+        while True:
+            grew = True
+            while grew:  # a child's PID joins once its parent's is known: whole subtrees
+                grew = False
+                for r in self._records:
+                    if r.pid not in known and r.parent_pid in known:
+                        known.add(r.pid)
+                        grew = True
+            pending = [r.done for r in self._records if r.pid in known and not r.done.done()]
+            if not pending:
+                return True
+            left = deadline - self.loop.time()
+            if left <= 0:
+                return False
+            await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
 
     async def _wait_all(self, futures: list[asyncio.Future[None]], timeout: float, what: str) -> None:
         pending = [f for f in futures if not f.done()]

@@ -250,6 +250,13 @@ class ProcessRecord:
         except Exception as e:
             self.terminate(e, failed=True)
             return
+        except BaseException as e:
+            # CancelledError from fut.result(), GeneratorExit...: not a reason to wedge
+            # the process (running for ever, mailbox never drained); Ctrl-C goes on up
+            self.terminate(e, failed=True)
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            return
         self.state = _SLEEP
         if self.drained is not None:
             self._wake_drained()
@@ -312,11 +319,19 @@ class ProcessRecord:
                 if not (self.main or self.hi):
                     break
                 await asyncio.sleep(0)  # fairness: let connections and other processes run
-        except asyncio.CancelledError:
-            if not self.state & _TERMINATED:
-                self.terminate(gen.TERMINATE_REASON_KILL)
+        except asyncio.CancelledError as e:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                if not self.state & _TERMINATED:
+                    self.terminate(gen.TERMINATE_REASON_KILL)  # kill() cancelled the callback
+            else:
+                self.terminate(e, failed=True)  # raised by the callback itself (fut.result())
         except Exception as e:
             self.terminate(e, failed=True)
+        except BaseException as e:
+            self.terminate(e, failed=True)
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
         finally:
             self.scheduled = False
             if self.task is asyncio.current_task():
@@ -337,16 +352,16 @@ class ProcessRecord:
             return mailbox.answer_inspect(self._node, self.behavior, item)
         raise gen.UnsupportedError(f"unknown mailbox item {item!r}")
 
-
     def _exit(self, item: mailbox.Exit) -> Any:
         """An exit signal: terminate, or hand it to a trapping behaviour as a message.
 
-        As in Ergo, only an exit from the parent is untrappable; a ``KILL`` reason is
+        As in Ergo, only an exit from the parent is untrappable (except for a behaviour with
+        ``_ergo_parent_exit``, a supervisor, which stops its children first); a ``KILL`` reason is
         trappable like any other (``node.kill`` does not go through here), so a
         trapping supervisor hears of a killed child instead of dying with it.
         """
         from_parent = item.from_ == self.parent_pid and type(item.message) is gen.MessageExitPID
-        if self._trap_exit and not from_parent:
+        if self._trap_exit and (not from_parent or self.behavior._ergo_parent_exit):
             return self.behavior._ergo_system(item.from_, item.message)
         return gen.ExitSignal(item.source, item.reason)
 
@@ -358,7 +373,7 @@ class ProcessRecord:
             return
         self.state = _TERMINATED
         self.scheduled = True  # nothing schedules a terminated process again
-        if failed or not gen.is_normal(reason):
+        if not gen.is_normal(reason):  # raising a normal or shutdown reason is a normal stop
             if failed and not isinstance(reason, gen.Error):
                 self._log.failure(reason, "process terminated abnormally - %r", reason)
             else:
@@ -372,8 +387,11 @@ class ProcessRecord:
         self._node.unregister_process(self, gen.unwrap_reason(reason))
         try:
             r = self.behavior._ergo_terminate(reason)
-        except Exception:
+        except BaseException as e:
             self._log.exception("terminate callback raised")
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                self._node.process_done(self)
+                raise
             r = None
         if r is not None and inspect.isawaitable(r):
             self._node.own_task(self._finish_terminate(r), f"ergopy terminate {self.pid}")
@@ -414,16 +432,20 @@ class ProcessRecord:
         return self._log
 
     def env(self, name: str, default: Any = None) -> Any:
-        key = name.upper()
-        if key in self._env:
-            return self._env[key]
-        return self._node.env(key, default)
+        """The value of ``name`` (case-insensitive) in this process's environment, or ``default``."""
+        return self._env.get(name.upper(), default)
 
     def set_env(self, name: str, value: Any) -> None:
-        self._env[name.upper()] = value
+        """Set ``name`` in this process's environment; ``None`` removes it (Go's ``SetEnv(name, nil)``)."""
+        if value is None:
+            self._env.pop(name.upper(), None)
+        else:
+            self._env[name.upper()] = value
 
     def env_list(self) -> dict[str, Any]:
-        return {**self._node.env_list(), **self._env}
+        """A copy of this process's environment: the node's and the parent's as they were at
+        spawn, then ``ProcessOptions.env``, then what ``set_env`` changed since."""
+        return dict(self._env)
 
     def set_trap_exit(self, trap: bool) -> None:
         self._trap_exit = trap
@@ -444,8 +466,9 @@ class ProcessRecord:
     def make_sender(self) -> Callable[[Any, Any], None]:
         """A ``send(to, message)`` bound to this process: the router's PID branch, inlined.
 
-        A local PID goes straight to the receiver's ``push``; anything else (a name,
-        an alias, an unknown or stale PID) takes ``Node.route``, which also raises.
+        A live local PID with a plain mailbox gets the message appended directly;
+        anything else (a name, an alias, a priority, a bound, an unknown or stale PID)
+        takes ``Node.route``, which counts dead letters and raises what it raises.
         """
         route = self._node.route
         lookup = self._node._procs.get  # the node's table of live processes (never rebound)
@@ -460,9 +483,7 @@ class ProcessRecord:
                         p.main.append((pid, message))  # push's fast path, inlined
                         if not p.scheduled:
                             p._schedule()
-                    else:
-                        p.push(pid, message, priority)
-                    return
+                        return
             route(pid, to, message, self.send_priority)
 
         return send
@@ -494,6 +515,11 @@ class ProcessRecord:
         self._node.deliver_response(to, ref, None, error)
 
     def forward(self, to: gen.SendTarget, from_: PID, message: Any) -> None:
+        """Queue ``message`` for ``to`` as sent by ``from_``. Unlike ``send``, a local PID that
+        is gone raises ``ProcessUnknownError`` (a pool then tries its next worker, as Go's
+        ``Forward`` lets it); otherwise errors as ``send``."""
+        if type(to) is PID and to.node == self._node.name and self._node.lookup_pid(to) is None:
+            self._node._unknown(to)
         self._node.route(from_, to, message, _NORMAL)
 
     def forward_call(self, to: gen.CallTarget, from_: PID, ref: Ref, request: Any) -> None:
