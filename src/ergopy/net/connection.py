@@ -1,0 +1,294 @@
+"""One connection to a peer node: a pool of TCP links speaking ENP.
+
+The seam with the node is deliberately small:
+
+- the node calls :meth:`Connection.send` (one frame, with the sending process's
+  ID choosing the link) and :meth:`Connection.close`;
+- the connection calls the node's :class:`NodeSeam`: ``frame_received`` for every
+  frame, ``connection_lost`` exactly once when the last link is gone.
+
+Receiving. Each link is an asyncio ``Protocol`` (no task per link): bytes are cut
+into frames and each frame is handed to the node *synchronously, in arrival order*.
+Go spreads frames over ``PoolSize*4`` receive queues by the order byte and drains
+each queue in FIFO; a single-threaded receiver that delivers every frame the
+moment it is cut is that FIFO for every queue at once (frames with one order byte
+come on one link, in sequence). ``frame_received`` must therefore not block: it
+enqueues into a mailbox, as a local send does.
+
+Sending. Go picks ``link = pool[key mod links]`` (round-robin for key 0) where key
+is the sending process's ID mod 255, so one sender's frames keep their order.
+Frames written during one loop iteration go out in one ``write`` per link
+(batching); a frame over the peer's maximum message size is refused before it
+is written (:class:`MessageTooLargeError`), one announced over ours closes the link.
+
+Liveness. ENP has no heartbeat and Go relies on 15 s keepalive plus the kernel's
+probes (minutes in practice). Each link here gets TCP keepalive tuned so that a
+silent peer is declared dead within ``liveness`` seconds (default 20: idle
+``liveness/4``, then 3 probes ``liveness/4`` apart) and ``TCP_USER_TIMEOUT`` =
+``liveness``, which also bounds how long sent data may stay unacknowledged (the
+case keepalive alone misses: a partition while we are sending). Both are kernel
+timers: no task, no traffic unless the link is idle. On platforms without these
+options, the bound is the operating system's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+from ergopy import gen
+from ergopy.net import edf, enp, handshake
+
+log = logging.getLogger("ergopy.net.connection")
+
+DEFAULT_LIVENESS: Final = 20.0
+"""Seconds within which a silent peer is declared lost (the issue's bound)."""
+
+
+class MessageTooLargeError(gen.Error):
+    """The frame exceeds the peer's maximum message size (Go's ``gen.ErrTooLarge``);
+    nothing was sent."""
+
+
+class NodeSeam(Protocol):
+    """What a connection calls on its node."""
+
+    def frame_received(self, connection: Connection, frame: enp.Frame) -> None:
+        """One frame from the peer; must not block (enqueue and return)."""
+
+    def connection_lost(self, connection: Connection, reason: BaseException | None) -> None:
+        """The last link is gone (called once); every watcher of the peer must be told."""
+
+
+def tune_liveness(sock: socket.socket, bound: float = DEFAULT_LIVENESS) -> None:
+    """Make the kernel declare the link dead within about ``bound`` seconds of silence
+    (keepalive idle/interval/count and ``TCP_USER_TIMEOUT``). Options the platform
+    lacks are skipped.
+
+    Raises ``ValueError`` for a bound under 4 s (the kernel counts in seconds).
+    """
+    if bound < 4:
+        raise ValueError("liveness bound must be at least 4 seconds")
+    step = max(1, int(bound // 4))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", step), ("TCP_KEEPINTVL", step), ("TCP_KEEPCNT", 3)):
+        opt = getattr(socket, name, None)
+        if opt is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, opt, value)
+    opt = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if opt is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, opt, int(bound * 1000))
+
+
+class _Link(asyncio.Protocol):
+    """One TCP link of a connection, after its handshake."""
+
+    def __init__(self, conn: Connection, transport: asyncio.Transport) -> None:
+        self.conn = conn
+        self.transport = transport
+        self.reader = enp.FrameReader(conn.max_message_size)
+        self.out: list[bytes] = []
+        self.flush_scheduled = False
+        self.bytes_in = self.bytes_out = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        try:
+            frames = self.reader.feed(data)
+        except enp.FrameError as e:
+            log.error("link with %s: %s; closing it", self.conn.peer, e)
+            self.transport.abort()
+            return
+        conn = self.conn
+        for raw in frames:
+            try:
+                frame = enp.decode_frame(raw, conn.caches.atoms, conn.max_message_size)
+            except enp.FrameError as e:
+                log.warning("frame from %s dropped: %s", conn.peer, e)
+                continue
+            conn.frames_in += 1
+            try:
+                conn.seam.frame_received(conn, frame)
+            except Exception:
+                log.exception("node failed to take a frame from %s", conn.peer)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn._link_lost(self, exc)
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if not self.out:
+            return
+        data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
+        self.out.clear()
+        self.bytes_out += len(data)
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+
+class Connection:
+    """A peer node reached over one or more links (built from a first-link handshake).
+
+    ``encode_caches`` are the tables we sent in our Introduce (None: empty).
+    ``liveness`` is the silent-peer bound applied to each link's socket.
+    """
+
+    def __init__(
+        self,
+        result: handshake.HandshakeResult,
+        seam: NodeSeam,
+        encode_caches: edf.EncodeCaches | None = None,
+        max_message_size: int = 0,
+        liveness: float = DEFAULT_LIVENESS,
+    ) -> None:
+        if result.joined or result.caches is None:
+            raise ValueError("a connection starts from a first-link handshake, not a Join")
+        self.peer = result.peer
+        self.id = result.connection_id
+        self.peer_creation = result.peer_creation
+        self.peer_flags = result.peer_flags
+        self.peer_max_message_size = result.peer_max_message_size
+        self.pool_size = result.pool_size
+        self.pool_dsn = list(result.pool_dsn)
+        self.caches: edf.DecodeCaches = result.caches
+        self.encode_caches = encode_caches
+        self.atom_ids = {a.text: i for i, a in encode_caches.atoms.items()} if encode_caches else {}
+        self.max_message_size = max_message_size
+        self.liveness = liveness
+        self.seam = seam
+        self.links: list[_Link] = []
+        self._rr = itertools.count()
+        self._lost = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self.frames_in = self.frames_out = 0
+
+    # links -------------------------------------------------------------------
+    def add_link(self, transport: asyncio.Transport, tail: bytes = b"") -> None:
+        """Adopt a link whose handshake is done; ``tail`` holds bytes already read past it.
+
+        Raises ``gen.NoConnectionError`` if the connection is already lost.
+        """
+        if self._lost:
+            transport.abort()
+            raise gen.NoConnectionError(f"connection to {self.peer} is closed")
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                tune_liveness(sock, self.liveness)
+            except OSError as e:
+                log.debug("cannot tune keepalive: %s", e)
+        link = _Link(self, transport)
+        self.links.append(link)
+        transport.set_protocol(link)
+        if tail:
+            link.data_received(tail)
+        if not transport.is_closing():
+            transport.resume_reading()
+
+    def can_join(self, connection_id: str) -> bool:
+        """Whether a Join for ``connection_id`` may add a link (ids match, pool not full)."""
+        return not self._lost and connection_id == self.id and len(self.links) < self.pool_size + 1
+
+    async def dial_pool(self, options: handshake.Options, ssl_context: Any = None) -> int:
+        """As the dialer, open the extra links the acceptor offered (PoolSize - 1), each
+        with a Join. Returns how many joined; a failed Join is logged, not raised."""
+        joined = 0
+        for i in range(self.pool_size - 1):
+            if not self.pool_dsn or self._lost:
+                break
+            host, _, port = self.pool_dsn[i % len(self.pool_dsn)].rpartition(":")
+            try:
+                link = await handshake.open_link(host.strip("[]"), int(port), ssl_context)
+                result = await handshake.join(link, options, self.id)
+                transport, tail = link.transport, result.tail
+                assert transport is not None
+                self.add_link(transport, tail)
+                joined += 1
+            except (handshake.HandshakeError, gen.NoConnectionError, ValueError) as e:
+                log.warning("extra link to %s failed: %s", self.peer, e)
+        return joined
+
+    def _link_lost(self, link: _Link, exc: Exception | None) -> None:
+        if link in self.links:
+            self.links.remove(link)
+        if not self.links and not self._lost:
+            self._lost = True
+            reason = gen.NoConnectionError(f"connection to {self.peer} lost{': ' + str(exc) if exc else ''}")
+            if not self.closed.done():
+                self.closed.set_result(None)
+            self.seam.connection_lost(self, reason)
+
+    # sending ------------------------------------------------------------------
+    def send(
+        self, frame: enp.Frame, key: int = 0, compression: enp.Compression | None = None, threshold: int = 1024
+    ) -> None:
+        """Encode ``frame`` and queue it on link ``key mod links`` (round-robin for 0);
+        compressed when ``compression`` is set and the frame exceeds ``threshold``.
+
+        Raises ``gen.NoConnectionError`` without a link, ``MessageTooLargeError`` over
+        the peer's limit, ``enp.FrameError`` for a frame that cannot be encoded.
+        """
+        if not self.links:
+            raise gen.NoConnectionError(f"no connection to {self.peer}")
+        data = enp.encode_frame(frame, self.atom_ids)
+        if compression is not None and len(data) > threshold and frame.type not in enp.UNCOMPRESSED:
+            data = enp.compress_frame(data, compression)
+        if self.peer_max_message_size > 0 and len(data) > self.peer_max_message_size:
+            raise MessageTooLargeError(
+                f"{len(data)}-byte frame exceeds {self.peer}'s limit of {self.peer_max_message_size} bytes"
+            )
+        links = self.links
+        n = key % 255 if key else next(self._rr)
+        links[n % len(links)].write(data)
+        self.frames_out += 1
+
+    def decode(self, payload: bytes) -> Any:
+        """Decode a frame's EDF payload with the peer's tables.
+
+        Raises ``edf.DecodeError``.
+        """
+        return edf.decode(payload, self.caches)
+
+    def encode(self, value: Any) -> bytes:
+        """Encode a payload with our tables (as the peer will decode it).
+
+        Raises ``edf.EncodeError``.
+        """
+        return edf.encode(value, self.encode_caches)
+
+    def close(self) -> None:
+        """Close every link; ``connection_lost`` follows once they are gone."""
+        for link in list(self.links):
+            link.flush()
+            link.transport.close()
+
+    def abort(self) -> None:
+        """Drop every link at once (unsent frames are lost)."""
+        for link in list(self.links):
+            link.transport.abort()
+
+    def stats(self) -> dict[str, int]:
+        """Links, frames and bytes in and out."""
+        return {
+            "links": len(self.links),
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "bytes_in": sum(lk.bytes_in for lk in self.links),
+            "bytes_out": sum(lk.bytes_out for lk in self.links),
+        }
+
+
+Taken = Callable[[str], bool]
