@@ -2,17 +2,26 @@
 
 ``node`` is a fresh node per test, stopped (and checked to have left nothing
 behind) at the end.
+
+Hygiene: a test fails when asyncio reports a task destroyed while pending or a task
+exception never retrieved (checked after a garbage collection at each test's end), and
+(pyproject's ``filterwarnings``) on an unawaited coroutine, an unraisable exception or
+an exception in a thread. In CI (``CI`` set): Hypothesis runs derandomized, a failing
+property test prints its seed, and a missing uvloop stops the run at collection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
+import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 import ergopy
 from ergopy import act, gen
@@ -22,9 +31,72 @@ try:
 except ImportError:  # uvloop is an optional extra
     uvloop = None
 
+CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
 _LOOPS = [p for p in os.environ.get("ERGOPY_TEST_LOOPS", "asyncio,uvloop").split(",") if p]
 if uvloop is None and "uvloop" in _LOOPS:
+    if CI:
+        # CI must run the whole matrix: without uvloop half of it would pass silently untested
+        raise pytest.UsageError("CI is set but uvloop is not importable: pip install -e .[uvloop]")
     _LOOPS.remove("uvloop")
+
+# Reproducible property tests in CI: the same examples on every run, and the failing one as a blob
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if CI:
+    hypothesis_settings.load_profile("ci")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failing Hypothesis test reports the seed that reproduces it."""
+    report: pytest.TestReport = yield
+    test = getattr(getattr(item, "obj", None), "hypothesis", None)
+    if report.failed and call.when == "call" and test is not None:
+        report.sections.append(("hypothesis seed", _hypothesis_seed(item, test.inner_test)))
+    return report
+
+
+def _hypothesis_seed(item: pytest.Item, inner: Any) -> str:
+    if hypothesis_settings.default.derandomize:
+        from hypothesis.internal.compat import int_from_bytes
+        from hypothesis.internal.reflection import function_digest
+
+        seed = int_from_bytes(function_digest(inner))
+        profile = hypothesis_settings.get_current_profile_name()
+        return f"derandomized (profile {profile!r}): seed {seed}, the same on every run"
+    seed = getattr(getattr(item, "obj", None), "_hypothesis_internal_use_generated_seed", None)
+    if seed is None:
+        return "seed fixed by the test or by --hypothesis-seed"
+    return f"seed {seed}: rerun with --hypothesis-seed={seed}"
+
+
+class _AsyncioLeaks(logging.Handler):
+    """Collects asyncio's reports of tasks dropped while pending or with an unread exception."""
+
+    MARKS = ("Task was destroyed but it is pending", "Task exception was never retrieved")
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if any(mark in message for mark in self.MARKS):
+            self.found.append(message)
+
+
+_asyncio_leaks = _AsyncioLeaks()
+logging.getLogger("asyncio").addHandler(_asyncio_leaks)
+
+
+@pytest.fixture(autouse=True)
+def _no_asyncio_leaks() -> Generator[None, None, None]:
+    """Fails the test if asyncio reported a leaked task while it ran (after its loop closed)."""
+    yield
+    gc.collect()  # a dropped task is reported when it is collected
+    found, _asyncio_leaks.found[:] = list(_asyncio_leaks.found), []
+    if found:
+        pytest.fail("asyncio reported:\n" + "\n".join(found), pytrace=False)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
