@@ -44,7 +44,8 @@ def test_chat_on_a_port_in_use_says_so_in_one_line() -> None:
     lines = r.stderr.splitlines()
     assert len(lines) == 1, f"one line, not reports of the tree's exits first: {r.stderr}"
     assert lines[0] == (
-        f"chat: cannot start: port {port} is in use on 127.0.0.1 (another program listens there: pick one with --port)"
+        f"chat: cannot start on 127.0.0.1:{port}: the port is in use (another program listens there: "
+        "pick another with --port)"
     )
 
 
@@ -52,7 +53,7 @@ def test_chat_on_an_unknown_host_says_so_in_one_line() -> None:
     r = run([sys.executable, "-m", "ergopy.examples.chat"], "--host", "no-such-host.invalid", "--port", "8080")
     assert r.returncode == 1
     lines = r.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("chat: cannot start: no-such-host.invalid:8080: "), r.stderr
+    assert len(lines) == 1 and lines[0].startswith("chat: cannot start on no-such-host.invalid:8080: "), r.stderr
 
 
 def _tracked_files() -> list[Path]:

@@ -45,15 +45,15 @@ def _cannot_listen(host: str, port: int) -> str | None:
                 s.bind(address)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
-            return f"port {port} is in use on {host or '*'} (another program listens there: pick one with --port)"
-        return f"{host}:{port}: {e.strerror or e}"
+            return "the port is in use (another program listens there: pick another with --port)"
+        return str(e.strerror or e)
     return None
 
 
 async def _serve(options: ChatOptions) -> int:
     problem = _cannot_listen(options.host, options.port)
     if problem is not None:
-        print(f"chat: cannot start: {problem}", file=sys.stderr)
+        print(f"chat: cannot start on {options.host}:{options.port}: {problem}", file=sys.stderr)
         return 1
     node = await ergopy.start_node("chat@localhost")
     try:

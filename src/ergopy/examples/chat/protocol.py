@@ -12,7 +12,7 @@ Server to client::
     {"type": "message", "nick": "alice", "text": "hello", "room": "lobby", "ts": 1700000000000}
     {"type": "presence", "event": "join" | "leave", "nick": "alice", "room": "lobby", "count": 3}
     {"type": "presence", "event": "count", "nick": "", "room": "lobby", "count": 5000}  (big rooms)
-    {"type": "left", "room": "lobby"}
+    {"type": "left", "room": "lobby"}            (after a leave, and before "joined" when a join moves rooms)
     {"type": "error", "error": "what was wrong"}
 
 ``parse`` turns a frame into a :class:`Join`, :class:`Say` or :class:`Leave`, or

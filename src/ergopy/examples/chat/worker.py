@@ -121,7 +121,9 @@ class ChatWorker(act.Actor):
                 self._reply(alias, protocol.error(f"already in room {request.room!r}"))
                 return
             if conn.room is not None:
+                previous = conn.room
                 self._leave(alias, conn)
+                self._reply(alias, protocol.encode({"type": "left", "room": previous}))
             self._join(alias, conn, request.nick, request.room)
         else:
             if conn.room is None:
