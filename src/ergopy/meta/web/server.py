@@ -1,10 +1,12 @@
 """The web server meta-process: one listening socket serving a handler (aiohttp engine).
 
 ``create_web_server`` binds at once, so a bind error is raised there, as Ergo's
-``CreateWebServer`` does; spawning the returned behaviour with ``spawn_meta``
-starts serving. Terminating it closes the listener and idle keep-alive
-connections; upgraded WebSocket connections belong to their own
-meta-processes and end with them.
+``CreateWebServer`` does, and ``server.port`` is known; nothing is served until the
+returned behaviour is spawned with ``spawn_meta`` (its ``start()`` serves; clients
+that connect before wait in the listen backlog). ``terminate`` closes the listener and
+idle keep-alive connections at once (if ``spawn_meta`` fails, call
+``server.terminate(err)`` to close the socket); upgraded WebSocket connections belong
+to their own meta-processes and end with them.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class WebServerOptions:
     def __post_init__(self) -> None:
         """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range."""
         check_str(self, "host", self.host)
+        if self.handler is not None and not (hasattr(self.handler, "serve_aiohttp") or callable(self.handler)):
+            raise TypeError(
+                f"WebServerOptions.handler must be a websocket handler, a web.Mux or a callable, got {self.handler!r}"
+            )
         check_int(self, "port", self.port, 0, 65535)
         check_instance(self, "ssl", self.ssl, ssl.SSLContext, optional=True)
         check_seconds(self, "handshake_timeout", self.handshake_timeout)
@@ -162,6 +168,7 @@ class WebServer(gen.MetaBehavior):
         self._server: asyncio.Server | None = None
         self._meta: gen.MetaProcess | None = None
         self._stopped = asyncio.Event()
+        self._terminated = False
         self._pending: dict[RequestHandler, asyncio.TimerHandle] = {}
         self._loop = asyncio.get_running_loop()
 
@@ -172,7 +179,7 @@ class WebServer(gen.MetaBehavior):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
 
-    async def _listen(self) -> None:
+    async def _serve(self) -> None:
         # backlog again: create_server calls listen() itself, with 100 unless told (a burst of
         # connects then overflows the accept queue and waits out a 1 s SYN retransmit)
         # with TLS, the head timer below sees no transport until the TLS handshake is done:
@@ -208,17 +215,41 @@ class WebServer(gen.MetaBehavior):
     # ---- meta-process callbacks ----------------------------------------------------------------
 
     def init(self, process: gen.MetaProcess) -> None:
+        """Keep the meta-process; raises ``gen.NotAllowedError`` if the server was terminated."""
+        if self._terminated:
+            raise gen.NotAllowedError(f"web server on {self.url} was terminated: its socket is closed")
         self._meta = process
-        process.log.debug("web server started on %s", self.url)
 
     async def start(self) -> None:
-        await self._stopped.wait()
+        """Serve until terminated, then wait (bounded by the node) for the connections to end."""
+        if self._terminated:
+            return
+        await self._serve()
+        assert self._meta is not None
+        self._meta.log.debug("web server serving on %s", self.url)
+        try:
+            await self._stopped.wait()
+            await self._lowlevel.empty.wait()  # busy requests finish; upgraded sockets end with their metas
+            if self._server is not None:
+                await self._server.wait_closed()
+        finally:
+            for proto in list(self._lowlevel.connections):
+                proto.force_close()  # cancelled before they ended: do not leave sockets behind
 
-    async def terminate(self, reason: BaseException) -> None:
-        """Close the listener and idle connections; wait for upgraded ones to end with their metas."""
+    def terminate(self, reason: BaseException) -> None:
+        """Close the listener and idle connections now (busy ones after their request).
+
+        Safe to call on a server never spawned (``spawn_meta`` failed): it closes its socket.
+        Raises nothing.
+        """
+        if self._terminated:
+            return
+        self._terminated = True
         self._stopped.set()
         if self._server is not None:
             self._server.close()
+        else:
+            self._sock.close()  # never served: the bound socket is all there is
         for timer in self._pending.values():
             timer.cancel()
         for proto in list(self._pending):
@@ -232,9 +263,6 @@ class WebServer(gen.MetaBehavior):
                 proto.force_close()
             else:
                 proto.close()  # busy: closes when its request ends
-        await self._lowlevel.empty.wait()
-        if self._server is not None:
-            await self._server.wait_closed()
 
     def handle_inspect(self, from_: gen.PID, *items: str) -> dict[str, str]:
         connections = len(self._lowlevel.connections) + self._lowlevel.upgraded
@@ -244,16 +272,15 @@ class WebServer(gen.MetaBehavior):
 async def create_web_server(options: WebServerOptions) -> WebServer:
     """Bind ``options.host:options.port`` now and return the server meta-process behaviour.
 
-    Raises ``OSError`` if the address can not be bound, ``gen.IncorrectError`` if
-    the handler can not serve HTTP.
+    It serves once spawned with ``spawn_meta`` (``server.port`` is known before); if the
+    spawn fails, ``server.terminate(err)`` closes its socket. Raises ``OSError`` if the
+    address can not be bound, ``gen.IncorrectError`` if there is no handler.
     """
     if options.handler is None:
         raise gen.IncorrectError("WebServerOptions.handler is required")
     sock = _bind(options.host, options.port, options.backlog)
     try:
-        server = WebServer(options, sock)
-        await server._listen()
+        return WebServer(options, sock)
     except BaseException:
         sock.close()
         raise
-    return server

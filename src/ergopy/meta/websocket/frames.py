@@ -38,10 +38,6 @@ class FrameEncoder:
         self._no_takeover = no_takeover
         self._compressor: zlib._Compress | None = None
 
-    @property
-    def compressing(self) -> bool:
-        return self._wbits > 0
-
     def encode(self, opcode: int, payload: bytes) -> list[bytes]:
         """The frame for ``payload`` as one or two byte strings (header, payload) to write in order."""
         first = 0x80 | opcode

@@ -31,7 +31,7 @@ from .aiohttp_fixes import ClientFrameMaskCheck, reader_limit
 from .connection import Connection, ProcessReport
 from .messages import Request
 from .options import HandlerOptions
-from .transport import AiohttpTransport, AsgiTransport
+from .transport import AiohttpTransport, AsgiTransport, address
 
 __all__ = ["Handler", "create_handler", "same_origin"]
 
@@ -142,7 +142,7 @@ class Handler(gen.MetaBehavior):
             request.path,
             request.query_string,
             request.headers,
-            f"{peer[0]}:{peer[1]}" if peer else "",
+            address(peer),
             "https" if request.secure else "http",
         )
         if request.method != "GET":
@@ -236,14 +236,12 @@ class Handler(gen.MetaBehavior):
         if event["type"] != "websocket.connect":
             return
         headers = CIMultiDictProxy(CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]))
-        client = scope.get("client") or ("", 0)
-        server = scope.get("server") or ("", 0)
         req = Request(
             "GET",
             scope.get("path", "/"),
             scope.get("query_string", b"").decode("latin-1"),
             headers,
-            f"{client[0]}:{client[1]}",
+            address(scope.get("client")),
             "https" if scope.get("scheme") in ("wss", "https") else "http",
         )
         why = self._unavailable()
@@ -260,7 +258,7 @@ class Handler(gen.MetaBehavior):
             receive,
             send,
             remote_addr=req.remote_addr,
-            local_addr=f"{server[0]}:{server[1]}",
+            local_addr=address(scope.get("server")),
             subprotocol=subprotocol,
             max_message_size=self.options.max_message_size,
         )

@@ -37,7 +37,8 @@ class Request:
     """The HTTP upgrade request, the same on every serving path (native or ASGI).
 
     ``headers`` is case-insensitive; ``query`` is the raw query string (no ``?``);
-    ``remote_addr`` is ``"host:port"``.
+    ``remote_addr`` is ``"host:port"``, an IPv6 host bracketed (``"[::1]:52000"``), as in
+    ``MessageConnect``.
     """
 
     method: str
@@ -58,7 +59,11 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class MessageConnect:
-    """To the connection's process when the connection starts; ``id`` is its alias."""
+    """To the connection's process when the connection starts; ``id`` is its alias.
+
+    ``remote_addr``/``local_addr`` are ``"host:port"``, an IPv6 host bracketed
+    (``"[::1]:8080"``), on every serving path.
+    """
 
     id: Alias
     remote_addr: str

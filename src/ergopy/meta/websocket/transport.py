@@ -33,7 +33,7 @@ if sys.platform.startswith("linux"):
     import fcntl
     import termios
 
-__all__ = ["AiohttpTransport", "AsgiTransport", "Transport"]
+__all__ = ["AiohttpTransport", "AsgiTransport", "Transport", "address"]
 
 OP_TEXT = 1
 OP_BINARY = 2
@@ -94,8 +94,10 @@ class Transport:
             self.close_reason = reason
 
 
-def _addr(info: Any) -> str:
-    if isinstance(info, tuple) and len(info) >= 2:
+def address(info: Any) -> str:
+    """A socket address as text, the one way every path writes it: ``host:port``, an IPv6
+    host bracketed (``[::1]:8080``); a Unix socket path as it is; ``""`` for none."""
+    if isinstance(info, tuple | list) and len(info) >= 2:
         host = info[0]
         return f"[{host}]:{info[1]}" if ":" in str(host) else f"{host}:{info[1]}"
     return str(info) if info else ""
@@ -114,7 +116,6 @@ class AiohttpTransport(Transport):
         no_takeover: bool,
         subprotocol: str | None,
         loop: asyncio.AbstractEventLoop,
-        on_closed: Callable[[], None] | None = None,
         max_message_size: int = 0,
         owner: Any = None,
     ) -> None:
@@ -124,17 +125,15 @@ class AiohttpTransport(Transport):
         self._transport = transport
         self._loop = loop
         self._encoder = FrameEncoder(mask=client, compress=compress, no_takeover=no_takeover)
-        self._client = client
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._flush_scheduled = False
         self._closed = False
-        self._on_closed = on_closed
         self._grace: asyncio.TimerHandle | None = None
         self.subprotocol = subprotocol
         self.compression = compress > 0
-        self.remote_addr = _addr(transport.get_extra_info("peername"))
-        self.local_addr = _addr(transport.get_extra_info("sockname"))
+        self.remote_addr = address(transport.get_extra_info("peername"))
+        self.local_addr = address(transport.get_extra_info("sockname"))
 
     async def read(self) -> tuple[int, bytes] | None:
         reader = self._reader
@@ -296,8 +295,6 @@ class AiohttpTransport(Transport):
         if owner is not None:
             with contextlib.suppress(Exception):
                 owner.close()  # releases aiohttp's connection record (no "Unclosed connection" at GC)
-        if self._on_closed is not None:
-            self._on_closed()
 
 
 _CLOSE_GRACE = 2.0  # seconds a server waits for the peer to close TCP after the close handshake
