@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -270,3 +271,75 @@ async def test_killing_a_waiting_caller_ends_it_and_its_call(node: ergopy.Node) 
     node.kill(caller)
     assert await receive(q) == ("terminated", gen.TERMINATE_REASON_KILL)
     assert node.stats()["calls"] == 0
+
+
+# ---- stopping from handle_call (issue 9 §4) ----------------------------------------------------------
+
+
+class Forwarder(act.Actor):
+    """Go's idiom ``return nil, gen.TerminateReasonNormal``: pass the request on, then exit."""
+
+    def init(self, to: gen.PID, queue: asyncio.Queue[Any], reason: BaseException) -> None:
+        self.to = to
+        self.queue = queue
+        self.reason = reason
+
+    def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+        if self.to is not None:
+            self.process.forward_call(self.to, from_, ref, request)
+        return self.reason
+
+    def terminate(self, reason: BaseException) -> None:
+        self.queue.put_nowait(("terminated", reason))
+
+
+async def test_handle_call_returning_normal_stops_without_replying_so_a_forwarded_call_is_answered(
+    node: ergopy.Node,
+) -> None:
+    """Go: ``HandleCall`` returning ``(nil, TerminateReasonNormal)`` terminates the process and
+    sends no reply; the process the request was forwarded to answers the caller."""
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    echo = await node.spawn(Echo)
+    pid = await node.spawn(Forwarder, None, echo, q, gen.TERMINATE_REASON_NORMAL)
+    assert await node.call(pid, "question", timeout=2) == ("echo", "question")
+    assert await receive(q) == ("terminated", gen.TERMINATE_REASON_NORMAL)
+    assert pid not in node.processes()
+
+
+async def test_handle_call_returning_shutdown_stops_and_the_caller_gets_no_reply(node: ergopy.Node) -> None:
+    """Go: no reply is sent (the reason is not a value); a caller nobody answers times out."""
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await node.spawn(Forwarder, None, None, q, gen.TERMINATE_REASON_SHUTDOWN)
+    with pytest.raises(gen.TimeoutError):
+        await node.call(pid, "question", timeout=0.3)
+    assert await receive(q) == ("terminated", gen.TERMINATE_REASON_SHUTDOWN)
+
+
+@pytest.mark.parametrize("where", ["handle_message", "handle_call"])
+@pytest.mark.parametrize("reason", [gen.TERMINATE_REASON_NORMAL, gen.TERMINATE_REASON_SHUTDOWN])
+async def test_raising_a_normal_reason_stops_quietly(
+    node: ergopy.Node, caplog: pytest.LogCaptureFixture, where: str, reason: BaseException
+) -> None:
+    """Stopping normally by ``raise`` is a normal stop: watchers see the reason, nothing is
+    logged at error level (Go only logs abnormal ends)."""
+    caplog.set_level(logging.DEBUG, logger="ergopy")
+    q: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Raiser(act.Actor):
+        def handle_message(self, from_: gen.PID, message: Any) -> None:
+            raise reason
+
+        def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+            raise reason
+
+        def terminate(self, r: BaseException) -> None:
+            q.put_nowait(("terminated", r))
+
+    pid = await node.spawn(Raiser)
+    if where == "handle_message":
+        node.send(pid, "stop")
+    else:
+        with pytest.raises(gen.TimeoutError):
+            await node.call(pid, "stop", timeout=0.3)
+    assert await receive(q) == ("terminated", reason)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -274,6 +274,56 @@ async def test_process_env_inherits_from_node_and_parent() -> None:
         await n.stop()
 
 
+async def test_set_env_none_removes_the_variable(node: ergopy.Node) -> None:
+    """Go: ``SetEnv(name, nil)`` deletes the variable, for the node and for a process."""
+    node.set_env("color", "blue")
+    node.set_env("COLOR", None)
+    assert node.env("color", "none") == "none" and "COLOR" not in node.env_list()
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await node.spawn(Probe, gen.ProcessOptions(env={"size": 1}), q)
+
+    def unset(a: act.Actor) -> tuple[Any, dict[str, Any]]:
+        a.set_env("size", None)
+        return a.env("size", "none"), a.process.env_list()  # type: ignore[attr-defined]
+
+    node.send(pid, unset)
+    assert await receive(q) == ("ok", ("none", {}))
+
+
+async def test_a_process_env_is_a_copy_taken_at_spawn() -> None:
+    """Go copies the environment into the process at spawn: later ``set_env`` calls of the
+    node or of the parent do not reach a running child (nor do the child's reach them)."""
+    n = await ergopy.start_node("envcopy@localhost", gen.NodeOptions(env={"mode": "before"}))
+    q: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Parent(Probe):
+        async def handle_message(self, from_: gen.PID, message: Any) -> Any:  # type: ignore[override]
+            if message == "spawn":
+                self.queue.put_nowait(("child", await self.spawn(Probe, None, self.queue)))
+                return None
+            return super().handle_message(from_, message)
+
+    try:
+        parent = await n.spawn(Parent, None, q)
+        n.send(parent, lambda a: a.set_env("from_parent", "before"))
+        await receive(q)
+        n.send(parent, "spawn")
+        _, child = await receive(q)
+        n.set_env("mode", "after")
+        n.set_env("new", "after")
+        n.send(parent, lambda a: a.set_env("from_parent", "after"))
+        await receive(q)
+        n.send(child, lambda a: (a.env("mode"), a.env("new"), a.env("from_parent")))
+        assert await receive(q) == ("ok", ("before", None, "before"))
+        n.send(child, lambda a: a.set_env("mine", 1))
+        await receive(q)
+        n.send(parent, lambda a: a.env("mine"))
+        assert await receive(q) == ("ok", None)
+        assert n.env("mine") is None
+    finally:
+        await n.stop()
+
+
 # ---- logging ---------------------------------------------------------------------------------------------
 
 

@@ -627,3 +627,107 @@ async def test_handle_inspect_answers_inspect(node: ergopy.Node) -> None:
 
     pid = await node.spawn(Inspectable)
     assert await node.inspect(pid, "a", "b") == {"items": "a,b", "from": str(node.pid)}
+
+
+# ---- robustness (issue 9 §5) -------------------------------------------------------------------------
+
+
+class CancelledInside(act.Actor):
+    """A sync callback whose code raises ``CancelledError`` (as ``fut.result()`` of a cancelled
+    future does): a ``BaseException`` that is not an ``Exception``."""
+
+    def init(self, queue: asyncio.Queue[Any]) -> None:
+        self.queue = queue
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        fut.cancel()
+        fut.result()
+
+    def terminate(self, reason: BaseException) -> None:
+        self.queue.put_nowait(("terminated", reason))
+
+
+class AsyncCancelledInside(CancelledInside):
+    async def handle_message(self, from_: gen.PID, message: Any) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        super().handle_message(from_, message)
+
+
+@pytest.mark.parametrize("behavior", [CancelledInside, AsyncCancelledInside])
+async def test_a_callback_raising_cancelled_error_terminates_its_process(
+    node: ergopy.Node, behavior: type[act.Actor]
+) -> None:
+    """It used to wedge a sync process: state RUNNING for ever, mailbox never drained, left
+    behind by node.stop(). An async one ended as if killed. Now both end with the error."""
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await node.spawn(behavior, None, q)
+    node.send(pid, "go")
+    kind, reason = await receive(q)
+    assert kind == "terminated" and isinstance(reason, asyncio.CancelledError)
+    assert pid not in node.processes()
+    node.send(pid, "after")  # a dead letter now, not a message into a wedged mailbox
+    assert node.stats()["dead_letters_pid_unknown"] == 1
+
+
+class Recording(act.Actor):
+    """Overrides the three send methods: each records, then sends for real."""
+
+    def init(self, queue: asyncio.Queue[Any]) -> None:
+        self.queue = queue
+        self.sent: list[str] = []
+
+    def send(self, to: gen.SendTarget, message: Any) -> None:
+        self.sent.append("send")
+        super().send(to, message)
+
+    def send_pid(self, to: gen.PID, message: Any) -> None:
+        self.sent.append("send_pid")
+        super().send_pid(to, message)
+
+    def send_alias(self, to: gen.Alias, message: Any) -> None:
+        self.sent.append("send_alias")
+        super().send_alias(to, message)
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        if message == "go":
+            alias = self.create_alias()
+            self.send(self.pid, "via send")
+            self.send_pid(self.pid, "via send_pid")
+            self.send_alias(alias, "via send_alias")
+            return
+        if message == "bound":  # the methods bound straight to the router on this instance
+            self.queue.put_nowait(sorted(n for n in ("send", "send_pid", "send_alias") if n in vars(self)))
+            return
+        self.queue.put_nowait((message, list(self.sent)))
+
+
+class RecordingSendOnly(Recording):
+    """Overrides ``send`` only (through Recording); ``send_pid`` keeps the fast path."""
+
+    send_pid = act.Actor.send_pid  # type: ignore[assignment]
+    send_alias = act.Actor.send_alias  # type: ignore[assignment]
+
+
+async def test_an_actor_that_overrides_its_send_methods_is_not_bypassed(node: ergopy.Node) -> None:
+    """The fast path bound ``send``/``send_pid``/``send_alias`` straight to the router on every
+    instance, so an override was silently never called."""
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await node.spawn(Recording, None, q)
+    node.send(pid, "go")
+    assert await receive(q) == ("via send", ["send", "send_pid", "send_alias"])
+    assert await receive(q) == ("via send_pid", ["send", "send_pid", "send_alias"])
+    assert await receive(q) == ("via send_alias", ["send", "send_pid", "send_alias"])
+    node.send(pid, "bound")
+    assert await receive(q) == []
+
+
+async def test_the_fast_path_is_kept_for_the_send_methods_not_overridden(node: ergopy.Node) -> None:
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await node.spawn(RecordingSendOnly, None, q)
+    node.send(pid, "go")
+    assert await receive(q) == ("via send", ["send"])
+    assert await receive(q) == ("via send_pid", ["send"])
+    assert await receive(q) == ("via send_alias", ["send"])
+    node.send(pid, "bound")
+    assert await receive(q) == ["send_alias", "send_pid"]

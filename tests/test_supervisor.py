@@ -604,3 +604,125 @@ async def test_disable_child_of_simple_one_for_one_stops_every_instance(node: er
     assert await node.call(sup, ("enable_child", "w")) == ("enabled", None)
     pid = await node.call(sup, ("start_child", "w", events, "three"))
     assert await started(events, "three") == {"three": pid}
+
+
+# ---- an exit from the parent: the supervisor stops its tree itself (issue 9 §4) ------------------
+
+
+class SlowWorker(Worker):
+    """A child whose ``async def terminate`` takes a while: it reports its end only after."""
+
+    async def terminate(self, reason: BaseException) -> None:  # type: ignore[override]
+        await asyncio.sleep(0.05)  # work a real terminate would do (flush, close)
+        self.events.put_nowait(("stop", self.tag, gen.unwrap_reason(reason)))
+
+
+def ordered_spec(events: Events, factory: type[act.Actor] = Worker) -> act.SupervisorSpec:
+    return act.SupervisorSpec(
+        children=[act.SupervisorChildSpec(name=n, factory=factory, args=[events]) for n in ("a", "b", "c")],
+        restart=act.SupervisorRestart(keep_order=True),
+    )
+
+
+async def test_an_exit_from_the_parent_stops_the_children_first_in_reverse_order(node: ergopy.Node) -> None:
+    """Go: the supervisor reads its parent's exit from its own urgent queue like any other,
+    sends its children the exit (one at a time, last started first, with KeepOrder), waits
+    for each, and only then terminates with the parent's reason."""
+    events: Events = asyncio.Queue()
+    sup = await node.spawn(Sup, None, ordered_spec(events))
+    await started(events, "a", "b", "c")
+    await watch(node, events, sup)
+    node.send_exit(sup, gen.TERMINATE_REASON_SHUTDOWN)  # from the node: the supervisor's parent
+    assert await receive(events) == ("stop", "c", gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(events) == ("stop", "b", gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(events) == ("stop", "a", gen.TERMINATE_REASON_SHUTDOWN)
+    assert await receive(events) == ("down", sup, gen.TERMINATE_REASON_SHUTDOWN)
+
+
+async def test_node_stop_stops_a_supervision_tree_top_down_in_the_supervisors_order() -> None:
+    """Go's node.Stop sends each process an exit from its parent; a supervisor then stops its
+    own children in its order. Here: the nested supervisor's children go first (reverse
+    start order), then the nested supervisor itself, then the top one's first child; and
+    node.stop() returns only once every async terminate has finished."""
+    n = await ergopy.start_node("treestop@localhost", gen.NodeOptions(stop_timeout=5.0))
+    events: Events = asyncio.Queue()
+    inner = ordered_spec(events, SlowWorker)
+    outer = act.SupervisorSpec(
+        children=[
+            act.SupervisorChildSpec(name="first", factory=SlowWorker, args=[events]),
+            act.SupervisorChildSpec(name="inner", factory=Sup, args=[inner]),
+        ],
+        restart=act.SupervisorRestart(keep_order=True),
+    )
+    await n.spawn(Sup, None, outer)
+    await started(events, "first", "a", "b", "c")
+    await n.stop()
+    stops = []
+    while not events.empty():
+        stops.append(events.get_nowait()[1])
+    assert stops == ["c", "b", "a", "first"]
+
+
+async def test_application_stop_returns_after_the_whole_tree_has_finished(node: ergopy.Node) -> None:
+    """Go's ApplicationStop waits for the members; a member supervisor ends only after its
+    children, and here the children's async terminates are awaited too."""
+    events: Events = asyncio.Queue()
+
+    class App(gen.ApplicationBehavior):
+        def load(self, n: Any, *args: Any) -> gen.ApplicationSpec:
+            return gen.ApplicationSpec(
+                name="tree",
+                group=[gen.ApplicationMemberSpec(factory=Sup, name="top", args=[ordered_spec(events, SlowWorker)])],
+            )
+
+    node.application_load(App())
+    await node.application_start("tree")
+    await started(events, "a", "b", "c")
+    await node.application_stop("tree")
+    stops = []
+    while not events.empty():
+        stops.append(events.get_nowait()[:2])
+    assert stops == [("stop", "c"), ("stop", "b"), ("stop", "a")]
+    assert node.processes() == []
+
+
+# ---- spec validation (issue 9 §2) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "field"),
+    [
+        (lambda: act.SupervisorChildSpec(name="", factory=Worker), ValueError, "name"),
+        (lambda: act.SupervisorChildSpec(name=1, factory=Worker), TypeError, "name"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorChildSpec(name="a", factory="Worker"), TypeError, "factory"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorChildSpec(name="a", factory=Worker, args="xy"), TypeError, "args"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorChildSpec(name="a", factory=Worker, options={}), TypeError, "options"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorChildSpec(name="a", factory=Worker, significant="yes"), TypeError, "significant"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorRestart(strategy=7), ValueError, "strategy"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorRestart(strategy="permanent"), TypeError, "strategy"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorRestart(intensity=-1), ValueError, "intensity"),
+        (lambda: act.SupervisorRestart(intensity=70_000), ValueError, "intensity"),
+        (lambda: act.SupervisorRestart(intensity="5"), TypeError, "intensity"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorRestart(period=-5), ValueError, "period"),
+        (lambda: act.SupervisorRestart(period="5"), TypeError, "period"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorRestart(keep_order=1), TypeError, "keep_order"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorSpec(children="a"), TypeError, "children"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorSpec(children=[{"name": "a"}]), TypeError, "children"),  # type: ignore[list-item]
+        (lambda: act.SupervisorSpec(type=9), ValueError, "type"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorSpec(restart=5), TypeError, "restart"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorSpec(enable_handle_child="no"), TypeError, "enable_handle_child"),  # type: ignore[arg-type]
+        (lambda: act.SupervisorSpec(disable_auto_shutdown=None), TypeError, "disable_auto_shutdown"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_bad_spec_field_fails_at_construction_naming_it(build: Any, error: type[Exception], field: str) -> None:
+    with pytest.raises(error, match=rf"\.{field}\b"):
+        build()
+
+
+def test_good_specs_are_accepted_and_normalised() -> None:
+    r = act.SupervisorRestart(strategy=2, intensity=0, period=0.5, keep_order=True)  # type: ignore[arg-type]
+    assert r.strategy is act.SupervisorStrategy.PERMANENT
+    c = act.SupervisorChildSpec(name="a", factory=Worker, args=(1, 2))  # type: ignore[arg-type]
+    assert c.args == [1, 2]
+    s = act.SupervisorSpec(children=(c,), type=1, restart=r)  # type: ignore[arg-type]
+    assert s.type is act.SupervisorType.ALL_FOR_ONE and s.children == [c]
