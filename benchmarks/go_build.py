@@ -58,7 +58,8 @@ def find_go(install: bool = True) -> str | None:
     if not install or not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
         return None
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "install", "-y", "golang-go"], ["apt-get", "update"], ["apt-get", "install", "-y", "golang-go"]):
+    install_go = ["apt-get", "install", "-y", "golang-go"]
+    for cmd in (install_go, ["apt-get", "update"], install_go):  # update only if the first install fails
         try:
             done = subprocess.run(cmd, env=env, capture_output=True, timeout=BUILD_TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired):

@@ -18,7 +18,12 @@ Beside each ergopy figure it prints two baselines measured in the same run:
     Pykka is slower, so it runs ``--pykka-scale`` of N and M (rates are per second)
     and ``ask`` a tenth of that.
 
-and the ratio ergopy / bare loop. Usage::
+and the ratio ergopy / bare loop; and (c) Ergo itself: ``benchmarks/go/ergo_local``, the
+same one-way and ping-pong on one core (``GOMAXPROCS=1``, pinned to the same core), when
+``go_build.py`` could build it. The Go module proxy refuses ``ergo.services/*`` here
+(403); then the run says so and prints issue 12's Ergo figures as a labelled reference
+(one-way 3.49-3.58 M/s, ping-pong 399-421 k/s on this 2-core machine), not as measured.
+Usage::
 
     python benchmarks/local_messaging.py                 # uvloop when installed, core 0
     python benchmarks/local_messaging.py --loop asyncio --cpu 1
@@ -34,20 +39,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import ergopy
 from ergopy import act, gen
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import go_build
+
 TARGET_ONE_WAY = 2_000_000  # msgs/s, uvloop, one core
 TARGET_ROUND_TRIPS = 250_000  # round trips/s, uvloop, one core
 TARGET_RATIO = 0.4  # of the bare loop in the same run
+# Issue 12: Ergo on this machine, one core (not measured by this run when ergo_local cannot be built)
+ERGO_REFERENCE_ONE_WAY = (3.49e6, 3.58e6)
+ERGO_REFERENCE_ROUND_TRIPS = (399e3, 421e3)
 
 _CONTINUE = object()  # the sender's "send the next chunk" message to itself
 
@@ -336,6 +350,38 @@ def pykka_ping_pong_ask(m: int) -> float:
         pykka.ActorRegistry.stop_all()
 
 
+# ---- (c) Ergo -------------------------------------------------------------------------------------
+
+
+def ergo_local(args: argparse.Namespace) -> tuple[dict[str, float] | None, str]:
+    """Ergo's one-way and ping-pong (``benchmarks/go/ergo_local``), or None and why not.
+
+    Never raises: a build or run failure is the returned note.
+    """
+    built = go_build.build("ergo_local")
+    if built.path is None:
+        return None, built.note
+    cmd = [str(built.path), f"-n={args.n}", f"-m={args.m}", f"-chunk={args.chunk}", f"-repeat={args.repeat}"]
+    cmd.append(f"-timeout={args.timeout:g}s")
+    pin = None
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        cpu = args.cpu
+
+        def pin() -> None:
+            os.sched_setaffinity(0, {cpu})
+
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=2 * args.timeout * args.repeat + 30, preexec_fn=pin
+        )
+        if done.returncode != 0:
+            return None, f"ergo_local failed: {done.stderr.strip()[-300:]}"
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as e:
+        return None, f"ergo_local failed: {e}"
+    return {"one_way": float(out["one_way"]), "ping_pong": float(out["ping_pong"])}, "measured"
+
+
 # ---- the run ----------------------------------------------------------------------------------------
 
 
@@ -382,6 +428,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=None, help="runs per measurement, best kept (default 3; quick 1)")
     p.add_argument("--pykka-scale", type=float, default=0.1, help="fraction of N and M Pykka runs (default 0.1)")
     p.add_argument("--no-pykka", action="store_true", help="skip the Pykka baseline")
+    p.add_argument("--no-ergo", action="store_true", help="skip Ergo (benchmarks/go/ergo_local)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per measurement (default 120)")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args(argv)
@@ -453,6 +500,28 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"ergopy / pykka: one-way {ow / results['pykka one-way']:.1f}x, "
             f"ping-pong {pp / results['pykka ping-pong']:.1f}x"
+        )
+
+    if args.no_ergo:
+        ergo, ergo_note = None, "skipped (--no-ergo)"
+    else:
+        ergo, ergo_note = ergo_local(args)
+    if ergo is not None:
+        print(
+            f"ergo (Go, GOMAXPROCS=1, {pinned}): one-way {fmt_rate(ergo['one_way'])}, "
+            f"ping-pong {fmt_rate(ergo['ping_pong'])}"
+        )
+        print(f"ergopy / ergo: one-way {ow / ergo['one_way']:.2f}x, ping-pong {pp / ergo['ping_pong']:.2f}x")
+    else:
+        lo, hi = ERGO_REFERENCE_ONE_WAY
+        plo, phi = ERGO_REFERENCE_ROUND_TRIPS
+        print(f"ergo (Go): {ergo_note}")
+        print(
+            f"ergo (reference, issue 12's figures on this machine, not measured here): one-way "
+            f"{fmt_rate(lo).strip()}-{fmt_rate(hi).strip()}, ping-pong {fmt_rate(plo).strip()}-{fmt_rate(phi).strip()}"
+        )
+        print(
+            f"ergopy / ergo reference: one-way {ow / hi:.2f}-{ow / lo:.2f}x, ping-pong {pp / phi:.2f}-{pp / plo:.2f}x"
         )
 
     checks = [

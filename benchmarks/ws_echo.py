@@ -1,44 +1,75 @@
-"""WebSocket echo throughput and idle memory: ergopy (actor-routed) beside raw aiohttp.
+"""WebSocket echo, measured side by side: ergopy against Go (gorilla, Ergo) and Python peers.
 
-Each server runs in its own subprocess pinned to one core (--server-cpu) with
-uvloop; the load client runs in this process pinned to the other core
-(--client-cpu). The client is a raw asyncio protocol: it keeps ``--inflight``
-64-byte text messages in flight on each of ``--conns`` connections and answers
-every batch of echoes with one socket write, so it is not the bottleneck (its
-CPU is printed beside the server's).
+Every server runs in its own process pinned to one core (``--server-cpu``); a Go
+load client (``benchmarks/go/loadclient``, built by ``go_build.py``) pinned to the
+other core (``--client-cpu``) drives it. The client keeps K messages in flight on
+each of N connections and answers every batch of echoes it reads with one write,
+so it is not the bottleneck (its CPU is printed beside the server's).
 
-* ergopy: a node, a websocket handler with a pool of workers; every message
-  goes connection → worker process → ``send_alias`` back → connection.
-* aiohttp: ``web.WebSocketResponse`` and ``async for msg in ws: await ws.send_str(...)``.
+Servers:
 
-Then idle memory: ``--idle`` connections are opened to each server and its RSS
-growth per connection is printed (Ergo's Go echo measures 15.6 KiB here).
+* ``ergopy``: a node, a websocket handler with a pool of 4 workers; every message goes
+  connection -> worker process -> ``send_alias`` back -> connection.
+* ``ergopy-direct``: the same engine (handler, connection meta-process, transport) with
+  the actor hop cut out: each connection echoes its own messages, so the hop's cost is
+  the difference between the two lines.
+* ``ergo``: Ergo's own echo (``benchmarks/go/ergo_echo``: web server meta-process, a
+  websocket handler with a pool of 4 workers echoing by ``SendAlias``, ``GOMAXPROCS=1``),
+  when it could be built. The Go module proxy refuses ``ergo.services/*`` here (403),
+  so the Ergo column is then the reference of issue 12's table, taken as a ratio to
+  gorilla measured in the same run, and labelled as such: never presented as measured.
+* ``gorilla``: gorilla/websocket's raw echo in Go, ``GOMAXPROCS=1``.
+* ``aiohttp``: raw aiohttp written naively: ``async for msg in ws: await ws.send_str(...)``.
+* ``aiohttp-batched``: raw aiohttp whose echoes of one loop turn go out in one write.
+* ``picows``: picows's echo (``WSListener.on_ws_frame`` -> ``transport.send``).
 
-    python benchmarks/ws_echo.py            # full run (~1 min)
-    python benchmarks/ws_echo.py --quick    # a few seconds, for CI
+Workloads: 50 connections x 16 in flight, 1,000 x 1, 1 x 1 (latency), 4 KiB binary
+(50 x 16) and 1,000 x 1 with permessage-deflate (no context takeover; the servers that
+support it). Reported per server: msgs/s, ratio to gorilla and to Ergo, p50/p99
+latency, server and client CPU (from /proc), and write system calls per echoed
+message (``syscw`` of /proc/<pid>/io before and after). Each figure is the median of
+``--rounds`` interleaved rounds (each round starts each server once and runs every
+workload on it; the server order rotates between rounds).
+
+Then idle memory: 5,000 and 20,000 idle connections are opened to each server (by Go
+load clients holding them) and the server's RSS growth per connection is printed.
+20,000 needs that many file descriptors in one process: when the hard RLIMIT_NOFILE
+is lower, the largest count that fits is used, and said.
+
+    python benchmarks/ws_echo.py            # full run (about 4 minutes)
+    python benchmarks/ws_echo.py --quick    # every server and workload briefly, for CI
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
 import contextlib
+import json
 import os
 import resource
-import struct
+import select
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import go_build
 
 # ---- servers (run in a subprocess: python ws_echo.py --serve NAME) -------------------------
 
 
-def serve_ergopy(port: int, workers: int) -> None:
+def serve_ergopy(port: int, workers: int, direct: bool = False) -> None:
     import ergopy
     from ergopy import act, gen
     from ergopy.meta import web, websocket
+
+    if direct:
+        _install_direct_connection()
 
     class Echo(act.Actor):
         def handle_message(self, from_: gen.PID, message: Any) -> None:
@@ -47,7 +78,7 @@ def serve_ergopy(port: int, workers: int) -> None:
 
     class Web(act.Actor):
         async def init(self, port: int, pool: list[str]) -> None:
-            handler = websocket.create_handler(websocket.HandlerOptions(process_pool=pool))
+            handler = websocket.create_handler(websocket.HandlerOptions(process_pool=pool, enable_compression=True))
             self.spawn_meta(handler, gen.MetaOptions())
             server = await web.create_web_server(web.WebServerOptions(host="127.0.0.1", port=port, handler=handler))
             self.spawn_meta(server, gen.MetaOptions())
@@ -64,12 +95,60 @@ def serve_ergopy(port: int, workers: int) -> None:
     ergopy.run(main, log_level=40)
 
 
-def serve_aiohttp(port: int) -> None:
+def _install_direct_connection() -> None:
+    """Make every server-side connection echo its own messages (no worker, no mailbox hop).
+
+    The connection meta-process hands each message to ``MetaProcess.send``; here that
+    send is answered at once by the connection's own ``handle_message`` (what a
+    worker's ``send_alias`` would reach), everything else goes on as usual. It leans on
+    the handler module's ``Connection`` name: if the engine no longer has it, the
+    server exits and the run says ``ergopy-direct`` is not available.
+    """
+    from ergopy import gen
+    from ergopy.meta.websocket import handler as handler_module
+    from ergopy.meta.websocket.messages import Message
+
+    base = handler_module.Connection
+
+    class _DirectMeta:
+        def __init__(self, meta: gen.MetaProcess, conn: Any) -> None:
+            self._meta = meta
+            self._conn = conn
+            self._pid = meta.parent
+
+        def send(self, to: Any, message: Any) -> None:
+            if type(message) is Message:
+                self._conn.handle_message(self._pid, message)
+            else:
+                self._meta.send(to, message)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._meta, name)
+
+    class DirectConnection(base):  # type: ignore[misc, valid-type]
+        def init(self, process: gen.MetaProcess) -> None:
+            super().init(_DirectMeta(process, self))
+
+    handler_module.Connection = DirectConnection  # type: ignore[misc]
+
+
+def serve_aiohttp(port: int, batched: bool) -> None:
+    import asyncio
+    import struct
+
     import uvloop
     from aiohttp import WSMsgType, web
 
-    async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+    def server_frame(opcode: int, data: bytes) -> bytes:
+        n = len(data)
+        if n < 126:
+            return bytes((0x80 | opcode, n)) + data
+        if n < 65536:
+            return struct.pack("!BBH", 0x80 | opcode, 126, n) + data
+        return struct.pack("!BBQ", 0x80 | opcode, 127, n) + data
+
+    async def naive(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()  # compress=True: permessage-deflate when offered
         await ws.prepare(request)
         try:
             async for msg in ws:
@@ -81,12 +160,41 @@ def serve_aiohttp(port: int) -> None:
             pass  # the load client hung up at the end of a run
         return ws
 
+    async def batched_echo(request: web.Request) -> web.WebSocketResponse:
+        # The echoes of one loop turn are joined and written once (what ergopy's transport
+        # does); frames are built here, so no permessage-deflate.
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        transport = request.transport
+        loop = asyncio.get_running_loop()
+        out: list[bytes] = []
+
+        def flush() -> None:
+            if transport is not None and not transport.is_closing():
+                transport.write(b"".join(out))
+            out.clear()
+
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    frame = server_frame(1, msg.data.encode())
+                elif msg.type is WSMsgType.BINARY:
+                    frame = server_frame(2, msg.data)
+                else:
+                    continue
+                if not out:
+                    loop.call_soon(flush)
+                out.append(frame)
+        except ConnectionResetError:
+            pass
+        return ws
+
     async def main() -> None:
         app = web.Application()
-        app.router.add_get("/ws", handler)
+        app.router.add_get("/ws", batched_echo if batched else naive)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port)
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
         await site.start()
         server = site._server
         assert server is not None and server.sockets
@@ -96,116 +204,119 @@ def serve_aiohttp(port: int) -> None:
     uvloop.run(main())
 
 
-# ---- load client ----------------------------------------------------------------------------
+def serve_picows(port: int) -> None:
+    import asyncio
+    import logging
 
-_KEY = base64.b64encode(os.urandom(16)).decode()
+    import uvloop
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
 
+    class Echo(WSListener):  # type: ignore[misc]
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                transport.send(frame.msg_type, frame.get_payload_as_memoryview())
+            elif frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
 
-def _masked_text(payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + data
+    def factory(request: WSUpgradeRequest) -> Echo:
+        return Echo()
 
+    # echoes still due when the load client hangs up at the end of a run: one warning each
+    logging.getLogger("aiofastnet").setLevel(logging.ERROR)
 
-class _Client(asyncio.Protocol):
-    def __init__(
-        self, host: str, port: int, frame: bytes, inflight: int, stats: dict[str, int], ready: asyncio.Future[None]
-    ) -> None:
-        self.host, self.port = host, port
-        self.frame = frame
-        self.inflight = inflight
-        self.stats = stats
-        self.ready = ready
-        self.buf = bytearray()
-        self.upgraded = False
-        self.transport: asyncio.Transport | None = None
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def main() -> None:
+        server = await ws_create_server(factory, "127.0.0.1", port, backlog=1024)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
-        transport.write(
-            (
-                f"GET /ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-
-    def start(self) -> None:
-        assert self.transport is not None
-        if self.inflight:
-            self.transport.write(self.frame * self.inflight)
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self.ready.set_exception(RuntimeError(bytes(buf[:80]).decode("latin-1")))
-                return
-            del buf[: end + 4]
-            self.upgraded = True
-            if not self.ready.done():
-                self.ready.set_result(None)
-        n = 0
-        pos = 0
-        size = len(buf)
-        while size - pos >= 2:
-            ln = buf[pos + 1] & 0x7F
-            hdr = 2
-            if ln == 126:
-                if size - pos < 4:
-                    break
-                ln = struct.unpack_from("!H", buf, pos + 2)[0]
-                hdr = 4
-            elif ln == 127:
-                if size - pos < 10:
-                    break
-                ln = struct.unpack_from("!Q", buf, pos + 2)[0]
-                hdr = 10
-            if size - pos < hdr + ln:
-                break
-            if buf[pos] & 0x0F in (1, 2):
-                n += 1
-            pos += hdr + ln
-        if pos:
-            del buf[:pos]
-        if n:
-            self.stats["received"] += n
-            if self.stats["running"]:
-                assert self.transport is not None
-                self.transport.write(self.frame * n)  # one write answers the whole batch
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError("lost before upgrade"))
+    uvloop.run(main())
 
 
-async def _connect_all(port: int, conns: int, inflight: int, stats: dict[str, int], frame: bytes) -> list[_Client]:
-    loop = asyncio.get_running_loop()
-    clients: list[_Client] = []
-    batch = 200  # bounded parallel connects: the listen backlog is finite
-    for start in range(0, conns, batch):
-        readies = []
-        for _ in range(start, min(conns, start + batch)):
-            ready: asyncio.Future[None] = loop.create_future()
-            _, proto = await loop.create_connection(
-                lambda r=ready: _Client("127.0.0.1", port, frame, inflight, stats, r), "127.0.0.1", port
-            )
-            clients.append(proto)
-            readies.append(ready)
-        await asyncio.wait_for(asyncio.gather(*readies), 30)
-    return clients
+# ---- what is measured ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    key: str
+    label: str
+    conns: int
+    inflight: int
+    size: int = 64
+    binary: bool = False
+    deflate: bool = False
+
+
+WORKLOADS = (
+    Workload("50x16", "50 connections x 16 in flight, 64-byte text", 50, 16),
+    Workload("1000x1", "1,000 connections x 1 in flight, 64-byte text", 1000, 1),
+    Workload("1x1", "1 connection x 1 in flight (latency), 64-byte text", 1, 1),
+    Workload("4k", "4 KiB binary, 50 connections x 16 in flight", 50, 16, 4096, binary=True),
+    Workload("deflate", "1,000 connections x 1 in flight, permessage-deflate, 64-byte text", 1000, 1, deflate=True),
+)
+
+SERVERS = ("ergopy", "ergopy-direct", "ergo", "gorilla", "aiohttp", "aiohttp-batched", "picows")
+GO_SERVERS = {"ergo": "ergo_echo", "gorilla": "gorilla_echo"}
+NO_DEFLATE = {"aiohttp-batched": "frames written by hand", "picows": "no permessage-deflate in picows"}
+
+# Issue 12's table (same machine, server pinned to one core, Go load client with batched
+# writes, 64-byte text, 3 interleaved rounds, medians): Ergo's figures as ratios to gorilla.
+ERGO_REFERENCE = {"50x16": 1 / 1.08, "1000x1": 1 / 1.32}
+ERGO_REFERENCE_P50 = 97 / 83  # 1 x 1: Ergo p50 97 µs where gorilla's was 83 µs
+ERGO_REFERENCE_MEMORY_KIB = 16.0  # idle memory per connection at 20,000 connections
+
+
+def _pin(cpu: int | None) -> Callable[[], None] | None:
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+
+    def pin() -> None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+class _Lines:
+    """Line reader over a pipe with a timeout per line (the child may hang: we do not)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self.fd = proc.stdout.fileno()
+        self.buf = b""
+
+    def readline(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no line from {self.proc.args[0]} in {timeout:g} s")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    raise EOFError(f"{Path(str(self.proc.args[0])).name} exited ({self.proc.wait()})")
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode().strip()
 
 
 def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _syscw(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("syscw:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def _rss_kib(pid: int) -> int:
@@ -216,62 +327,9 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-async def _throughput(
-    port: int, pid: int, conns: int, inflight: int, seconds: float, warmup: float
-) -> dict[str, float]:
-    stats = {"received": 0, "running": 1}
-    frame = _masked_text(b"x" * 64)
-    clients = await _connect_all(port, conns, inflight, stats, frame)
-    for c in clients:
-        c.start()
-    await asyncio.sleep(warmup)  # a benchmark's measuring window, not synchronisation
-    n0, s0, c0, t0 = stats["received"], _cpu_seconds(pid), time.process_time(), time.perf_counter()
-    await asyncio.sleep(seconds)
-    n1, s1, c1, t1 = stats["received"], _cpu_seconds(pid), time.process_time(), time.perf_counter()
-    stats["running"] = 0
-    for c in clients:
-        assert c.transport is not None
-        c.transport.close()
-    await asyncio.wait([c.lost for c in clients], timeout=10)
-    dt = t1 - t0
-    return {"rate": (n1 - n0) / dt, "server_cpu": (s1 - s0) / dt, "client_cpu": (c1 - c0) / dt}
-
-
-async def _idle_memory(port: int, pid: int, n: int) -> float:
-    stats = {"received": 0, "running": 0}
-    frame = _masked_text(b"x" * 64)
-    warm = await _connect_all(port, 100, 0, stats, frame)  # steady state of allocator and caches
-    before = _rss_kib(pid)
-    clients = await _connect_all(port, n, 0, stats, frame)
-    # let the server finish spawning what each connection needs; bounded wait on RSS to settle
-    last = -1
-    for _ in range(50):
-        await asyncio.sleep(0.1)
-        now = _rss_kib(pid)
-        if now == last:
-            break
-        last = now
-    after = _rss_kib(pid)
-    for c in warm + clients:
-        assert c.transport is not None
-        c.transport.close()
-    await asyncio.wait([c.lost for c in warm + clients], timeout=30)
-    return (after - before) / n
-
-
-def _start_server(name: str, cpu: int, workers: int) -> tuple[subprocess.Popen[str], int]:
-    cmd = [sys.executable, __file__, "--serve", name, "--workers", str(workers), "--server-cpu", str(cpu)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.strip().isdigit():
-        proc.kill()
-        raise RuntimeError(f"{name} server did not start: {line!r}")
-    return proc, int(line)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
@@ -279,69 +337,385 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def main() -> None:
+class Bench:
+    """The run: which servers exist, how to start them and drive them."""
+
+    def __init__(self, args: argparse.Namespace, built: dict[str, go_build.Built]) -> None:
+        self.args = args
+        self.built = built
+        self.server_cpu: int | None = args.server_cpu
+        self.client_cpu: int | None = args.client_cpu
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+        if args.server_cpu not in cpus or args.client_cpu not in cpus or args.server_cpu == args.client_cpu:
+            self.server_cpu = self.client_cpu = None  # not enough cores to pin: say so in the header
+
+    @property
+    def loadclient(self) -> str:
+        path = self.built["loadclient"].path
+        assert path is not None
+        return str(path)
+
+    def unavailable(self, server: str) -> str | None:
+        """Why ``server`` cannot run here, or None."""
+        if server in GO_SERVERS:
+            b = self.built[GO_SERVERS[server]]
+            return None if b.ok else b.note
+        if server == "picows":
+            try:
+                import picows  # noqa: F401
+            except ImportError:
+                return "not available: picows is not installed (pip install -e '.[bench]')"
+        return None
+
+    def start_server(self, server: str) -> tuple[subprocess.Popen[bytes], int]:
+        """Start ``server`` pinned to the server core; returns the process and its port.
+
+        Raises RuntimeError when it does not print its port within 30 s.
+        """
+        if server in GO_SERVERS:
+            path = self.built[GO_SERVERS[server]].path
+            cmd = [str(path), "-procs", "1"]
+            if server == "ergo":
+                cmd += ["-workers", str(self.args.workers)]
+        else:
+            cmd = [sys.executable, __file__, "--serve", server, "--workers", str(self.args.workers)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pin(self.server_cpu))
+        lines = _Lines(proc)
+        try:
+            while not (line := lines.readline(30)).isdigit():
+                pass  # anything a server prints before its port
+        except (TimeoutError, EOFError) as e:
+            _stop(proc)
+            raise RuntimeError(f"{server} did not start: {e}") from e
+        return proc, int(line)
+
+    def run_load(self, port: int, server_pid: int, w: Workload, seconds: float, warmup: float) -> dict[str, float]:
+        """One load run; returns its figures. Raises RuntimeError when the client fails."""
+        cmd = [
+            self.loadclient,
+            f"-url=ws://127.0.0.1:{port}/ws",
+            f"-conns={w.conns}",
+            f"-inflight={w.inflight}",
+            f"-size={w.size}",
+            f"-binary={str(w.binary).lower()}",
+            f"-deflate={str(w.deflate).lower()}",
+            f"-warmup={warmup}",
+            f"-duration={seconds}",
+            f"-deadline={seconds + warmup + 90}",
+        ]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_pin(self.client_cpu))
+        lines = _Lines(proc)
+        try:
+            connected = lines.readline(60)
+            if not connected.startswith("connected"):
+                raise RuntimeError(connected)
+            if lines.readline(warmup + 30) != "start":
+                raise RuntimeError("the load client did not start its window")
+            s0 = (_cpu_seconds(server_pid), _syscw(server_pid), _cpu_seconds(proc.pid), time.perf_counter())
+            if lines.readline(seconds + 30) != "end":
+                raise RuntimeError("the load client did not end its window")
+            s1 = (_cpu_seconds(server_pid), _syscw(server_pid), _cpu_seconds(proc.pid), time.perf_counter())
+            result = json.loads(lines.readline(60))
+            proc.wait(30)
+        except (TimeoutError, EOFError, RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            _stop(proc)
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            raise RuntimeError(err.splitlines()[-1] if err else str(e)) from e
+        finally:
+            if proc.stderr is not None:
+                proc.stderr.close()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        dt = s1[3] - s0[3]
+        echoed = result["rate"] * dt
+        writes = None if s0[1] is None or s1[1] is None else (s1[1] - s0[1]) / max(echoed, 1)
+        return {
+            "rate": result["rate"],
+            "p50": result["p50_us"],
+            "p99": result["p99_us"],
+            "server_cpu": (s1[0] - s0[0]) / dt,
+            "client_cpu": (s1[2] - s0[2]) / dt,
+            "writes": writes if writes is not None else float("nan"),
+            "compressed": float(result["compressed"] > 0),
+        }
+
+    def hold_idle(self, port: int, n: int) -> list[subprocess.Popen[bytes]]:
+        """Open ``n`` idle connections (Go load clients of at most 10,000 each); returns the holders.
+
+        Raises RuntimeError when a client cannot open its share.
+        """
+        holders: list[subprocess.Popen[bytes]] = []
+        try:
+            left = n
+            while left > 0:
+                k = min(left, 10_000)
+                cmd = [self.loadclient, f"-url=ws://127.0.0.1:{port}/ws", "-idle", f"-conns={k}", "-dial=100"]
+                cmd += ["-hold=300", "-deadline=330"]
+                p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=_pin(self.client_cpu))  # fmt: skip
+                holders.append(p)
+                lines = _Lines(p)
+                while (line := lines.readline(180)) != "ready":
+                    if not line.startswith("connected"):
+                        raise RuntimeError(line)
+                left -= k
+        except (TimeoutError, EOFError, RuntimeError) as e:
+            err = b""
+            if holders and holders[-1].poll() is not None and holders[-1].stderr is not None:
+                err = holders[-1].stderr.read()
+            release(holders)
+            raise RuntimeError(err.decode(errors="replace").strip() or str(e)) from e
+        return holders
+
+
+def release(holders: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Let idle holders close their connections and exit (killed after 30 s)."""
+    for p in holders:
+        if p.stdin is not None and p.poll() is None:
+            with contextlib.suppress(OSError):
+                p.stdin.write(b"\n")
+                p.stdin.close()
+    for p in holders:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        for f in (p.stdout, p.stderr):
+            if f is not None:
+                f.close()
+
+
+def _settled_rss(pid: int) -> int:
+    """RSS once it stops moving (a server may still be finishing its handshakes); bounded."""
+    last = _rss_kib(pid)
+    for _ in range(40):
+        time.sleep(0.25)  # a benchmark's polling interval, not synchronisation
+        now = _rss_kib(pid)
+        if abs(now - last) <= max(64, last // 500):
+            return now
+        last = now
+    return last
+
+
+def idle_memory(bench: Bench, server: str, counts: Sequence[int]) -> dict[int, float]:
+    """Server RSS growth per idle connection (KiB) at each of ``counts`` (ascending).
+
+    Raises RuntimeError when the server or a holder fails.
+    """
+    proc, port = bench.start_server(server)
+    holders: list[subprocess.Popen[bytes]] = []
+    out: dict[int, float] = {}
+    try:
+        holders += bench.hold_idle(port, 100)  # allocator, caches and free lists warm
+        base = _settled_rss(proc.pid)
+        opened = 0
+        for n in counts:
+            holders += bench.hold_idle(port, n - opened)
+            opened = n
+            out[n] = (_settled_rss(proc.pid) - base) / n
+    finally:
+        release(holders)
+        _stop(proc)
+    return out
+
+
+# ---- the run --------------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float:
+    clean = [v for v in values if v == v]  # NaN (not measured) left out
+    return statistics.median(clean) if clean else float("nan")
+
+
+def _fmt(v: float, spec: str, unit: str = "") -> str:
+    return "-" if v != v else f"{v:{spec}}{unit}"
+
+
+def _writes(v: float) -> str:
+    # /proc/<pid>/io syscw counts write() and writev(), not send()/sendmsg(): a server that
+    # writes with send() shows (almost) none. Batching cannot go below 1/16 here.
+    return "-" if v != v else ("n/a*" if v < 0.01 else f"{v:.3f}")
+
+
+def print_tables(
+    bench: Bench, servers: list[str], results: dict[str, dict[str, list[dict[str, float]]]], notes: dict[str, str]
+) -> None:
+    ergo_measured = "ergo" in servers and not bench.unavailable("ergo")
+    for w in WORKLOADS:
+        if w.key not in bench.args.workload_keys:
+            continue
+        med: dict[str, dict[str, float]] = {}
+        for s in servers:
+            runs = results.get(s, {}).get(w.key, [])
+            if runs:
+                med[s] = {k: _median([r[k] for r in runs]) for k in runs[0]}
+        gorilla = med.get("gorilla", {}).get("rate", float("nan"))
+        if ergo_measured and "ergo" in med:
+            ergo_rate, ergo_label = med["ergo"]["rate"], "xErgo"
+        else:
+            ergo_rate = gorilla * ERGO_REFERENCE[w.key] if w.key in ERGO_REFERENCE else float("nan")
+            ergo_label = "xErgo ref"
+        print(f"\n{w.label}")
+        print(
+            f"  {'server':16s}{'msgs/s':>11s}{'xgorilla':>10s}{ergo_label:>11s}{'p50 us':>9s}{'p99 us':>9s}"
+            f"{'srv CPU':>9s}{'cli CPU':>9s}{'writes/msg':>12s}"
+        )
+        for s in servers:
+            if s not in med:
+                why = notes.get(s) or notes.get(f"{s}/{w.key}") or "no result"
+                print(f"  {s:16s}  {why}")
+                continue
+            m = med[s]
+            print(
+                f"  {s:16s}{m['rate']:>11,.0f}{_fmt(m['rate'] / gorilla, '.2f'):>10s}"
+                f"{_fmt(m['rate'] / ergo_rate, '.2f'):>11s}{m['p50']:>9.0f}{m['p99']:>9.0f}"
+                f"{m['server_cpu']:>9.0%}{m['client_cpu']:>9.0%}{_writes(m['writes']):>12s}"
+                + ("" if not w.deflate or m["compressed"] else "  (replies not compressed)")
+            )
+        if not ergo_measured:
+            if w.key in ERGO_REFERENCE and gorilla == gorilla:
+                print(
+                    f"  {'Ergo (reference)':16s}{ergo_rate:>11,.0f}{ERGO_REFERENCE[w.key]:>10.2f}{1.0:>11.2f}"
+                    f"   issue 12's table: gorilla / {1 / ERGO_REFERENCE[w.key]:.2f}, not measured here"
+                )
+            elif w.key == "1x1" and "gorilla" in med:
+                p50 = med["gorilla"]["p50"] * ERGO_REFERENCE_P50
+                print(
+                    f"  {'Ergo (reference)':16s}{'':>11s}{'':>10s}{'':>11s}{p50:>9.0f}"
+                    f"   issue 12's table: p50 = gorilla's x 97/83, not measured here"
+                )
+            else:
+                print(f"  {'Ergo':16s}  no reference figure for this workload ({notes.get('ergo', '')})")
+    print(
+        "\n* writes/msg comes from syscw of /proc/<pid>/io, which counts write() and writev() calls only;"
+        " n/a: the server writes with send() (picows over aiofastnet), which it does not count."
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--serve", choices=["ergopy", "aiohttp"], help=argparse.SUPPRESS)
+    ap.add_argument("--serve", choices=[s for s in SERVERS if s not in GO_SERVERS], help=argparse.SUPPRESS)
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
-    ap.add_argument("--conns", type=int, default=50)
-    ap.add_argument("--inflight", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--idle", type=int, default=5000)
-    ap.add_argument("--rounds", type=int, default=2, help="alternate the servers this many times")
-    ap.add_argument("--quick", action="store_true", help="short run for CI")
-    args = ap.parse_args()
-    if args.serve:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(0, {args.server_cpu})
-        if args.serve == "ergopy":
-            serve_ergopy(0, args.workers)
-        else:
-            serve_aiohttp(0)
-        return
+    ap.add_argument("--seconds", type=float, default=1.5, help="measuring window per run (default 1.5)")
+    ap.add_argument("--warmup", type=float, default=0.5, help="load before each window (default 0.5)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds, medians kept (default 3)")
+    ap.add_argument("--workers", type=int, default=4, help="echo workers in the pool (default 4)")
+    ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of " + ", ".join(SERVERS))
+    ap.add_argument("--workloads", default=",".join(w.key for w in WORKLOADS), help="comma-separated subset")
+    ap.add_argument("--idle", default="5000,20000", help="idle connection counts for memory ('' to skip)")
+    ap.add_argument("--quick", action="store_true", help="every server and workload briefly, for CI")
+    args = ap.parse_args(argv)
     if args.quick:
-        args.seconds, args.idle, args.rounds = 1.0, 300, 1
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, {args.client_cpu})
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    import uvloop
+        args.seconds, args.warmup, args.rounds, args.idle = 0.3, 0.2, 1, "200,400"
+    args.server_list = [s for s in args.servers.split(",") if s]
+    args.workload_keys = [k for k in args.workloads.split(",") if k]
+    for s in args.server_list:
+        if s not in SERVERS:
+            ap.error(f"unknown server {s!r}")
+    for k in args.workload_keys:
+        if k not in {w.key for w in WORKLOADS}:
+            ap.error(f"unknown workload {k!r}")
+    args.idle_counts = sorted(int(n) for n in args.idle.split(",") if n)
+    return args
 
-    results: dict[str, list[dict[str, float]]] = {"aiohttp": [], "ergopy": []}
-    memory: dict[str, float] = {}
-    print(f"echo: {args.conns} connections x {args.inflight} in flight, 64-byte text, {args.seconds:g} s per run")
-    for _ in range(args.rounds):
-        for name in ("aiohttp", "ergopy"):
-            proc, port = _start_server(name, args.server_cpu, args.workers)
+
+def _raise_nofile() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve:
+        _raise_nofile()
+        if args.serve in ("ergopy", "ergopy-direct"):
+            serve_ergopy(0, args.workers, direct=args.serve == "ergopy-direct")
+        elif args.serve in ("aiohttp", "aiohttp-batched"):
+            serve_aiohttp(0, batched=args.serve == "aiohttp-batched")
+        else:
+            serve_picows(0)
+        return 0
+    hard = _raise_nofile()
+    started = time.monotonic()
+    built = go_build.build_all()
+    if not built["loadclient"].ok:
+        print(f"ws_echo: the Go load client is {built['loadclient'].note}", file=sys.stderr)
+        return 1
+    bench = Bench(args, built)
+    servers = args.server_list
+    notes: dict[str, str] = {}
+    for s in servers:
+        why = bench.unavailable(s)
+        if why:
+            notes[s] = why
+    runnable = [s for s in servers if s not in notes]
+    pinned = (
+        f"server on core {bench.server_cpu}, Go load client on core {bench.client_cpu}"
+        if bench.server_cpu is not None
+        else "NOT pinned (needs two cores)"
+    )
+    print(
+        f"ws_echo: {pinned}; {args.seconds:g} s windows after {args.warmup:g} s warm-up; "
+        f"median of {args.rounds} interleaved round(s); python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
+    for s in servers:
+        if s in notes:
+            print(f"  {s}: {notes[s]}")
+    results: dict[str, dict[str, list[dict[str, float]]]] = {s: {} for s in runnable}
+    workloads = [w for w in WORKLOADS if w.key in args.workload_keys]
+    for r in range(args.rounds):
+        order = runnable[r % len(runnable) :] + runnable[: r % len(runnable)] if runnable else []
+        for s in order:
             try:
-                r = uvloop.run(
-                    _throughput(port, proc.pid, args.conns, args.inflight, args.seconds, min(1.0, args.seconds / 3))
-                )
+                proc, port = bench.start_server(s)
+            except RuntimeError as e:
+                notes[s] = f"not available: {e}"
+                continue
+            try:
+                for w in workloads:
+                    if w.deflate and s in NO_DEFLATE:
+                        notes[f"{s}/{w.key}"] = f"not run: {NO_DEFLATE[s]}"
+                        continue
+                    if proc.poll() is not None:
+                        notes[f"{s}/{w.key}"] = f"server exited ({proc.returncode})"
+                        continue
+                    try:
+                        m = bench.run_load(port, proc.pid, w, args.seconds, args.warmup)
+                    except RuntimeError as e:
+                        notes[f"{s}/{w.key}"] = f"failed: {e}"
+                        continue
+                    results[s].setdefault(w.key, []).append(m)
             finally:
                 _stop(proc)
-            results[name].append(r)
-            print(
-                f"  {name:8s} {r['rate']:10,.0f} msgs/s   "
-                f"server CPU {r['server_cpu']:4.0%}   client CPU {r['client_cpu']:4.0%}"
-            )
-    for name in ("aiohttp", "ergopy"):
-        proc, port = _start_server(name, args.server_cpu, args.workers)
-        try:
-            memory[name] = uvloop.run(_idle_memory(port, proc.pid, args.idle))
-        finally:
-            _stop(proc)
-    best = {k: max(r["rate"] for r in v) for k, v in results.items()}
-    ratio = best["ergopy"] / best["aiohttp"]
-    print(
-        f"best: ergopy {best['ergopy']:,.0f} msgs/s, raw aiohttp {best['aiohttp']:,.0f} msgs/s "
-        f"→ ratio {ratio:.2f} (target ≥ 0.85)"
-    )
-    print(
-        f"idle memory per connection ({args.idle} connections): ergopy {memory['ergopy']:.1f} KiB, "
-        f"aiohttp {memory['aiohttp']:.1f} KiB (target ≤ 16 KiB; Ergo's Go echo 15.6 KiB)"
-    )
+        print(f"  round {r + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+    print_tables(bench, servers, results, notes)
+
+    if args.idle_counts:
+        cap = hard - 250  # the server's own descriptors and the 100 warm connections
+        counts = sorted({min(n, cap) for n in args.idle_counts})
+        capped = "" if counts == args.idle_counts else f" (capped at {cap:,}: hard RLIMIT_NOFILE is {hard:,} here)"
+        print(f"\nidle memory per connection, server RSS growth (KiB){capped}")
+        print(f"  {'server':16s}" + "".join(f"{f'{n:,} conns':>14s}" for n in counts))
+        for s in servers:
+            if s in notes and s not in results:
+                print(f"  {s:16s}  {notes[s]}")
+                continue
+            try:
+                mem = idle_memory(bench, s, counts)
+            except RuntimeError as e:
+                print(f"  {s:16s}  failed: {e}")
+                continue
+            print(f"  {s:16s}" + "".join(f"{mem[n]:>14.1f}" for n in counts))
+        if "ergo" not in results:
+            pad = " " * 14 * (len(counts) - 1)
+            print(f"  {'Ergo (reference)':16s}{pad}{ERGO_REFERENCE_MEMORY_KIB:>14.1f}   issue 12, not measured here")
+    print(f"\nws_echo: {time.monotonic() - started:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,7 +5,9 @@ The ergopy echo server of ``ws_echo.py`` runs in this process (uvloop, as
 Python allocations made between the two snapshots are grouped by the line that
 made them and printed per connection, each with the ergopy frame that caused it.
 RSS growth per connection is printed too (``ws_echo.py`` measures it in a clean
-subprocess; tracing adds its own overhead to RSS here).
+subprocess for every server it compares, at 5,000 and 20,000 connections; tracing
+adds its own overhead to RSS here). The idle connections are opened and held by the
+Go load client (``benchmarks/go/loadclient -idle``, built by ``go_build.py``).
 
     python benchmarks/ws_memory.py            # 1000 connections, top 25
     python benchmarks/ws_memory.py 2000 --top 40 --frames 15
@@ -25,19 +27,8 @@ from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
-_CLIENT = """
-import asyncio, sys
-sys.path.insert(0, sys.argv[3])
-import ws_echo
-async def main(port, n):
-    stats = {"received": 0, "running": 0}
-    clients = await ws_echo._connect_all(port, n, 0, stats, ws_echo._masked_text(b"x"))
-    print("ready", flush=True)
-    await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline), 120)
-    for c in clients:
-        c.transport.close()
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
-"""
+sys.path.insert(0, _HERE)
+import go_build  # noqa: E402
 
 
 def _rss_kib() -> int:
@@ -56,7 +47,7 @@ def _where(tb: tracemalloc.Traceback) -> str:
     return f"{os.path.basename(tb[0].filename)}:{tb[0].lineno}"
 
 
-async def _main(n: int, top: int, frames: int) -> None:
+async def _main(n: int, top: int, frames: int, loadclient: str) -> None:
     import ergopy
     from ergopy import act, gen
     from ergopy.meta import web, websocket
@@ -83,13 +74,14 @@ async def _main(n: int, top: int, frames: int) -> None:
 
         async def open_clients(count: int) -> None:
             p = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", _CLIENT, str(port), str(count), _HERE,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                loadclient, f"-url=ws://127.0.0.1:{port}/ws", "-idle", f"-conns={count}", "-dial=100",
+                "-hold=120", "-deadline=150", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             )  # fmt: skip
             clients.append(p)
             assert p.stdout is not None
-            if await asyncio.wait_for(p.stdout.readline(), 60) != b"ready\n":
-                raise RuntimeError("the client subprocess failed")
+            while (line := await asyncio.wait_for(p.stdout.readline(), 60)) != b"ready\n":
+                if not line.startswith(b"connected"):
+                    raise RuntimeError(f"the load client failed: {line!r}")
 
         await open_clients(50)  # warm up allocator, caches and free lists
         await asyncio.sleep(0.3)
@@ -138,9 +130,13 @@ def main() -> None:
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    built = go_build.build("loadclient")
+    if built.path is None:
+        print(f"ws_memory: the Go load client is {built.note}", file=sys.stderr)
+        sys.exit(1)
     import ergopy
 
-    ergopy.run(lambda: _main(args.conns, args.top, args.frames), log_level=40)
+    ergopy.run(lambda: _main(args.conns, args.top, args.frames, str(built.path)), log_level=40)
 
 
 if __name__ == "__main__":

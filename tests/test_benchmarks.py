@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import go_build  # noqa: E402
 
 try:
     import uvloop  # noqa: F401
@@ -16,6 +20,10 @@ try:
     LOOPS = ["asyncio", "uvloop"]
 except ImportError:
     LOOPS = ["asyncio"]
+
+CAN_HAVE_GO = go_build.find_go(install=False) is not None or (hasattr(os, "geteuid") and os.geteuid() == 0)
+needs_go = pytest.mark.skipif(not CAN_HAVE_GO, reason="no Go toolchain and not root to install golang-go")
+PY_SERVERS = ("ergopy", "ergopy-direct", "aiohttp", "aiohttp-batched", "picows")
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -25,19 +33,74 @@ def test_local_messaging_quick_runs(loop: str) -> None:
         [sys.executable, script, "--quick", "--no-pykka", "--cpu", "-1", "--loop", loop],
         capture_output=True,
         text=True,
-        timeout=50,
+        timeout=120,  # the first run may build (or try to build) benchmarks/go/ergo_local
         check=True,
     ).stdout
     assert f"loop={loop}" in out
     assert "sender -> receiver" in out
     assert "ping-pong (tell)" in out
     assert "targets" in out
+    # Ergo beside ergopy: measured when ergo_local was built, else said so with the labelled reference
+    if go_build.build("ergo_local").ok:
+        assert re.search(r"ergopy / ergo: one-way \d+\.\d\dx, ping-pong \d+\.\d\dx", out), out
+    else:
+        assert "ergo (Go): not available" in out
+        assert "not measured here" in out
 
 
+@needs_go
+def test_go_build_caches_binaries_and_remembers_a_refused_build() -> None:
+    first = go_build.build("loadclient")
+    assert first.ok, first.note
+    again = go_build.build("loadclient")
+    assert again.note == "cached" and again.path == first.path
+    assert first.path is not None and first.path.parent == ROOT / ".cache" / "go-bin"
+    ergo = go_build.build("ergo_echo")
+    if not ergo.ok:  # tried once: the failure is cached beside where the binary would be
+        assert ergo.note.startswith("not available")
+        assert list((ROOT / ".cache" / "go-bin").glob("ergo_echo-*.failed"))
+        assert go_build.build("ergo_echo").note == ergo.note
+
+
+def _section(out: str, title: str) -> str:
+    start = out.index(title)
+    end = out.find("\n\n", start)
+    return out[start : end if end >= 0 else len(out)]
+
+
+@needs_go
+def test_ws_echo_quick_drives_every_server_with_the_go_load_client() -> None:
+    script = str(ROOT / "benchmarks" / "ws_echo.py")
+    proc = subprocess.run([sys.executable, script, "--quick"], capture_output=True, text=True, timeout=300, check=True)
+    out = proc.stdout
+    number = r"\s+[\d,]+\s+\d+\.\d\d"  # msgs/s then the ratio to gorilla
+    titles = ("50 connections x 16 in flight", "1,000 connections x 1 in flight, 64", "1 connection x 1 in flight",
+              "4 KiB binary", "permessage-deflate")  # fmt: skip
+    for title in titles:
+        table = _section(out, title)
+        for server in ("gorilla", *PY_SERVERS):
+            if "permessage-deflate" in title and server in ("aiohttp-batched", "picows"):
+                assert re.search(rf"^\s+{server}\s+not run", table, re.M), table
+                continue
+            assert re.search(rf"^\s+{re.escape(server)}{number}", table, re.M), f"{server} in\n{table}"
+        if go_build.build("ergo_echo").ok:
+            assert re.search(rf"^\s+ergo{number}", table, re.M), table
+        else:
+            assert re.search(r"^\s+ergo\s+not available: ", table, re.M), table
+    # without Ergo built, its figures are the issue's reference, labelled as not measured
+    if not go_build.build("ergo_echo").ok:
+        assert re.search(r"Ergo \(reference\)\s+[\d,]+\s+0\.93\s+1\.00\s+issue 12's table", out), out
+        assert "not measured here" in out
+    memory = _section(out, "idle memory per connection")
+    for server in ("gorilla", *PY_SERVERS):
+        assert re.search(rf"^\s+{re.escape(server)}\s+-?\d+\.\d\s+-?\d+\.\d$", memory, re.M), f"{server} in\n{memory}"
+
+
+@needs_go
 def test_ws_memory_runs_and_prints_the_allocations_per_connection() -> None:
     script = str(ROOT / "benchmarks" / "ws_memory.py")
     out = subprocess.run(
-        [sys.executable, script, "100", "--top", "5"], capture_output=True, text=True, timeout=90, check=True
+        [sys.executable, script, "100", "--top", "5"], capture_output=True, text=True, timeout=120, check=True
     ).stdout
     assert "100 idle connections: traced" in out
     assert "caused by" in out
