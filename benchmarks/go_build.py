@@ -136,6 +136,8 @@ def build(name: str, retry: bool = False) -> Built:
         shutil.rmtree(work, ignore_errors=True)
     if done.returncode != 0:
         note = _failure_note(done.stderr)
+        for old in CACHE.glob(f"{name}-*.failed"):  # what older sources of this program did
+            old.unlink(missing_ok=True)
         failed.write_text(note + "\n")
         tmp.unlink(missing_ok=True)
         return Built(name, None, note)

@@ -74,6 +74,9 @@ def serve_ergopy(port: int, workers: int, direct: bool = False) -> None:
     class Echo(act.Actor):
         def handle_message(self, from_: gen.PID, message: Any) -> None:
             if type(message) is websocket.Message:
+                if direct:  # the engine changed under _install_direct_connection: say so, do not mislabel
+                    print("ergopy-direct: a message reached the worker; the actor hop was not cut", file=sys.stderr)
+                    os._exit(70)
                 self.send_alias(message.id, message)  # type: ignore[arg-type]
 
     class Web(act.Actor):
@@ -417,6 +420,8 @@ class Bench:
             s1 = (_cpu_seconds(server_pid), _syscw(server_pid), _cpu_seconds(proc.pid), time.perf_counter())
             result = json.loads(lines.readline(60))
             proc.wait(30)
+            if result["wrong_length"]:
+                raise RuntimeError(f"{result['wrong_length']} echoes were not the {w.size}-byte message sent")
         except (TimeoutError, EOFError, RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
             _stop(proc)
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
@@ -586,7 +591,8 @@ def print_tables(
                     f"   issue 12's table: p50 = gorilla's x 97/83, not measured here"
                 )
             else:
-                print(f"  {'Ergo':16s}  no reference figure for this workload ({notes.get('ergo', '')})")
+                why = f" ({notes['ergo']})" if "ergo" in notes else ""
+                print(f"  {'Ergo':16s}  no reference figure for this workload{why}")
     print(
         "\n* writes/msg comes from syscw of /proc/<pid>/io, which counts write() and writev() calls only;"
         " n/a: the server writes with send() (picows over aiofastnet), which it does not count."
@@ -604,11 +610,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=4, help="echo workers in the pool (default 4)")
     ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of " + ", ".join(SERVERS))
     ap.add_argument("--workloads", default=",".join(w.key for w in WORKLOADS), help="comma-separated subset")
-    ap.add_argument("--idle", default="5000,20000", help="idle connection counts for memory ('' to skip)")
+    ap.add_argument("--idle", default=None, help="idle connection counts for memory (default 5000,20000; '' skips)")
     ap.add_argument("--quick", action="store_true", help="every server and workload briefly, for CI")
     args = ap.parse_args(argv)
     if args.quick:
-        args.seconds, args.warmup, args.rounds, args.idle = 0.3, 0.2, 1, "200,400"
+        args.seconds, args.warmup, args.rounds = 0.3, 0.2, 1
+    if args.idle is None:
+        args.idle = "200,400" if args.quick else "5000,20000"
     args.server_list = [s for s in args.servers.split(",") if s]
     args.workload_keys = [k for k in args.workloads.split(",") if k]
     for s in args.server_list:

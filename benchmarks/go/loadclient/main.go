@@ -68,6 +68,8 @@ var (
 	stopping  atomic.Bool
 	received  atomic.Uint64
 	compRecv  atomic.Uint64
+	wrongLen  atomic.Uint64 // uncompressed echoes whose length is not the payload's
+	expectLen int
 )
 
 func record(d time.Duration) {
@@ -331,6 +333,8 @@ func (cn *conn) readFrames(r *bufio.Reader) (int, error) {
 			n++
 			if rsv1 {
 				compRecv.Add(1)
+			} else if ln != expectLen {
+				wrongLen.Add(1)
 			}
 		case 8:
 			return n, io.EOF
@@ -463,6 +467,7 @@ func main() {
 	}
 
 	payload := bytes.Repeat([]byte("x"), o.size)
+	expectLen = o.size
 	opcode := byte(1)
 	if o.binary {
 		opcode = 2
@@ -498,19 +503,20 @@ func main() {
 	}
 	wg.Wait()
 	res := map[string]any{
-		"conns":       o.conns,
-		"inflight":    o.inflight,
-		"size":        o.size,
-		"binary":      o.binary,
-		"deflate":     o.deflate,
-		"msgs":        n,
-		"seconds":     elapsed.Seconds(),
-		"rate":        float64(n) / elapsed.Seconds(),
-		"p50_us":      percentile(0.50),
-		"p99_us":      percentile(0.99),
-		"cpu":         (c1 - c0) / elapsed.Seconds(),
-		"compressed":  compRecv.Load(),
-		"frame_bytes": len(one),
+		"conns":        o.conns,
+		"inflight":     o.inflight,
+		"size":         o.size,
+		"binary":       o.binary,
+		"deflate":      o.deflate,
+		"msgs":         n,
+		"seconds":      elapsed.Seconds(),
+		"rate":         float64(n) / elapsed.Seconds(),
+		"p50_us":       percentile(0.50),
+		"p99_us":       percentile(0.99),
+		"cpu":          (c1 - c0) / elapsed.Seconds(),
+		"compressed":   compRecv.Load(),
+		"wrong_length": wrongLen.Load(),
+		"frame_bytes":  len(one),
 	}
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
