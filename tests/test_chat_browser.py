@@ -2,7 +2,8 @@
 
 Needs the ``browser`` extra (``pip install -e .[browser]``) and a system Chromium
 (Debian: ``apt-get install chromium``); Playwright's own browser download is not
-used. Skipped, saying which is missing, when either is absent.
+used. Skipped, saying which is missing, when either is absent. Screenshots go to
+``reports/screenshots/`` (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 import ergopy
+from ergopy import gen
 from ergopy.examples.chat import Chat, ChatOptions, start_chat
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="Playwright is missing: pip install -e .[browser]")
@@ -25,6 +27,14 @@ pytestmark = [
 ]
 expect = playwright_api.expect
 TIMEOUT_MS = 10_000
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
+PHONE = {"width": 360, "height": 640}  # the narrowest common phone viewport
+CONTROLS = ["#nick", "#room", "#join", "#leave", "#text", "#send"]
+
+
+def screenshot_path(name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / name
 
 
 @pytest.fixture
@@ -42,8 +52,8 @@ async def browser() -> AsyncIterator[Any]:
             await b.close()
 
 
-async def open_and_join(browser: Any, url: str, nick: str, room: str) -> Any:
-    page = await browser.new_page(viewport={"width": 720, "height": 520})
+async def open_and_join(browser: Any, url: str, nick: str, room: str, viewport: Any = None) -> Any:
+    page = await browser.new_page(viewport=viewport or {"width": 720, "height": 520})
     await page.goto(url)
     await expect(page.locator("#status")).to_have_text("connected", timeout=TIMEOUT_MS)
     await page.fill("#nick", nick)
@@ -76,7 +86,7 @@ async def test_two_pages_chat_and_see_each_other_leave(chat: Chat, browser: Any,
     await bob.close()
     await expect(alice.locator("#messages li.presence").last).to_have_text("bob left (1 online)", timeout=TIMEOUT_MS)
     await expect(alice.locator("#count")).to_have_text("1 user online")
-    shot = tmp_path / "chat.png"
+    shot = screenshot_path("chat.png")
     await alice.screenshot(path=str(shot))
     assert shot.stat().st_size > 0
     print(f"screenshot: {shot}")
@@ -91,4 +101,81 @@ async def test_the_page_shows_server_errors_and_the_close_on_stop(node: ergopy.N
     await other.click("#join")
     await expect(other.locator("#messages li.error")).to_contain_text("is taken", timeout=TIMEOUT_MS)
     await node.stop()
-    await expect(alice.locator("#status")).to_contain_text("disconnected (1001", timeout=TIMEOUT_MS)
+    await expect(alice.locator("#messages li.error").last).to_contain_text("disconnected (1001", timeout=TIMEOUT_MS)
+    await expect(alice.locator("#status")).to_contain_text("reconnecting in")
+
+
+async def assert_within_width(page: Any, width: int) -> None:
+    """Every control lies inside the viewport's width and the page does not scroll sideways."""
+    scroll_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"the page is {scroll_width} px wide at {width} px"
+    for selector in CONTROLS:
+        box = await page.locator(selector).bounding_box()
+        assert box is not None, f"{selector} is not shown"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{selector} sticks out: {box}"
+        assert box["width"] >= 40 and box["height"] >= 24, f"{selector} is too small to use: {box}"
+
+
+async def test_the_page_is_usable_at_360_px(chat: Chat, browser: Any) -> None:
+    alice = await open_and_join(browser, chat.url, "alice", "garden", viewport=PHONE)
+    await assert_within_width(alice, PHONE["width"])
+    await alice.fill("#text", "a line typed on a phone, long enough to wrap on a narrow screen without overflowing")
+    await alice.click("#send")
+    await expect(alice.locator("#messages li.message .text").last).to_have_text(
+        "a line typed on a phone, long enough to wrap on a narrow screen without overflowing", timeout=TIMEOUT_MS
+    )
+    await assert_within_width(alice, PHONE["width"])
+    shot = screenshot_path("chat-360.png")
+    await alice.screenshot(path=str(shot))
+    assert shot.stat().st_size > 0
+    await alice.click("#leave")
+    await expect(alice.locator("#room-name")).to_have_text("not in a room", timeout=TIMEOUT_MS)
+    await expect(alice.locator("#messages li.presence").last).to_have_text("you left garden")
+
+
+async def test_join_while_in_a_room_says_you_left_the_previous_one(chat: Chat, browser: Any) -> None:
+    alice = await open_and_join(browser, chat.url, "alice", "garden")
+    await alice.fill("#room", "kitchen")
+    await alice.click("#join")
+    await expect(alice.locator("#room-name")).to_have_text("room: kitchen", timeout=TIMEOUT_MS)
+    notices = alice.locator("#messages li.presence")
+    await expect(notices).to_have_text(
+        ["you joined garden as alice", "you left garden", "you joined kitchen as alice"], timeout=TIMEOUT_MS
+    )
+
+
+async def test_after_a_server_restart_the_page_reconnects_and_rejoins_its_room(node: ergopy.Node, browser: Any) -> None:
+    first = await start_chat(node, ChatOptions(host="127.0.0.1", port=0, workers=2))
+    alice = await open_and_join(browser, first.url, "alice", "garden")
+    await node.stop()  # the server goes away: close 1001
+    await expect(alice.locator("#status")).to_contain_text("reconnecting", timeout=TIMEOUT_MS)
+    await expect(alice.locator("#messages li.error").last).to_contain_text("disconnected (1001")
+    await expect(alice.locator("#room-name")).to_have_text("not in a room")
+
+    restarted = await ergopy.start_node("restarted@localhost", gen.NodeOptions(stop_timeout=5.0))
+    try:
+        second = await start_chat(restarted, ChatOptions(host="127.0.0.1", port=first.port, workers=2))
+        assert second.url == first.url
+        await expect(alice.locator("#status")).to_have_text("connected", timeout=TIMEOUT_MS)
+        await expect(alice.locator("#room-name")).to_have_text("room: garden", timeout=TIMEOUT_MS)
+        await expect(alice.locator("#messages li.presence").last).to_have_text("reconnected: rejoined garden as alice")
+        # the rejoined page is a member again: a line from another page reaches it
+        bob = await open_and_join(browser, second.url, "bob", "garden")
+        await bob.fill("#text", "welcome back")
+        await bob.press("#text", "Enter")
+        await expect(alice.locator("#messages li.message .text").last).to_have_text("welcome back", timeout=TIMEOUT_MS)
+        await alice.screenshot(path=str(screenshot_path("chat-reconnected.png")))
+    finally:
+        await restarted.stop()
+
+
+async def test_reconnect_delays_back_off_with_jitter(node: ergopy.Node, browser: Any) -> None:
+    first = await start_chat(node, ChatOptions(host="127.0.0.1", port=0, workers=1))
+    page = await browser.new_page()
+    await page.goto(first.url)
+    await expect(page.locator("#status")).to_have_text("connected", timeout=TIMEOUT_MS)
+    delays = await page.evaluate("[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(n => reconnectDelay(n))")
+    assert all(250 <= d <= 10_000 for d in delays), delays
+    assert delays[0] <= 500 and delays[10] >= 5_000, delays  # grows from half a second, up to a cap
+    same_step = await page.evaluate("Array.from({length: 20}, () => reconnectDelay(4))")
+    assert len(set(same_step)) >= 10, f"jittered, not a fixed schedule: {same_step}"
