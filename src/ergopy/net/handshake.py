@@ -38,7 +38,7 @@ import secrets
 import ssl
 import struct
 from collections.abc import Callable
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, cast
 
 from ergopy import gen
 from ergopy.net import edf
@@ -123,14 +123,18 @@ class MessageAccept:
 
 
 def digest(*parts: str) -> str:
-    """``H(x)``: lowercase hex SHA-256 of the parts joined with ``:``."""
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()
+    """``H(x)``: lowercase hex SHA-256 of the parts joined with ``:``.
+
+    Texts decoded from invalid UTF-8 (EDF keeps such bytes as surrogate escapes)
+    are hashed as their original bytes, as Go hashes its byte strings.
+    """
+    return hashlib.sha256(":".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def digest_cert(text: str, cert_der: bytes) -> str:
     """The TLS fingerprint digest: hex SHA-256 of ``text`` followed by the 20 raw
     bytes of SHA-1(``cert_der``)."""
-    return hashlib.sha256(text.encode() + hashlib.sha1(cert_der).digest()).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape") + hashlib.sha1(cert_der).digest()).hexdigest()
 
 
 def random_salt() -> str:
@@ -195,12 +199,14 @@ class EHSProtocol(asyncio.Protocol):
         self._buf = bytearray()
         self._waiter: asyncio.Future[None] | None = None
         self._closed: BaseException | None = None
-        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.connected: asyncio.Future[None] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        """Done when the socket is closed while this protocol owns it."""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         if not self.connected.done():
             self.connected.set_result(None)
 
@@ -220,6 +226,8 @@ class EHSProtocol(asyncio.Protocol):
             self._closed = HandshakeError(f"link lost during the handshake: {exc or 'closed'}")
         if not self.connected.done():
             self.connected.set_exception(self._closed)
+        if not self.lost.done():
+            self.lost.set_result(None)
         self._wake()
 
     def _wake(self) -> None:
@@ -341,7 +349,7 @@ def _check_cookie(cookie: str) -> None:
 
 
 def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
 def _expect(message: Any, kind: type[Any], stage: str) -> Any:

@@ -25,7 +25,7 @@ import logging
 import socket
 import struct
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ergopy import gen
 from ergopy.net import edf
@@ -193,10 +193,9 @@ class _RegisterConn(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.conns.add(self)
-        self.timer = asyncio.get_running_loop().call_later(READ_TIMEOUT, transport.abort)
+        self.timer = asyncio.get_running_loop().call_later(READ_TIMEOUT, self.transport.abort)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -244,8 +243,7 @@ class _ResolveEndpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's are not subclasses
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if len(data) > MAX_RESOLVE:
@@ -324,8 +322,7 @@ class _ClientConn(asyncio.Protocol):
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
         if self.reply.done():
