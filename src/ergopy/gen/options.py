@@ -120,7 +120,7 @@ def check_env(owner: object, name: str, value: object) -> dict[str, Any]:
         raise TypeError(f"{_where(owner, name)} must be a dict of str to values, got {value!r}")
     for k in value:
         if not isinstance(k, str):
-            raise TypeError(f"{_where(owner, name)} keys must be str, got {k!r}")
+            raise TypeError(f"{_where(owner, name)} keys must be str, got {k!r} in {value!r}")
     return value if type(value) is dict else dict(value)
 
 

@@ -151,7 +151,9 @@ class ConnectionOptions(Limits):
                 raise TypeError(f"ConnectionOptions.headers must be a dict of str to str or None, got {self.headers!r}")
             for k, v in self.headers.items():
                 if not isinstance(k, str) or not isinstance(v, str):
-                    raise TypeError(f"ConnectionOptions.headers must map str to str, got {k!r}: {v!r}")
+                    raise TypeError(
+                        f"ConnectionOptions.headers must map str to str, got {k!r}: {v!r} in {self.headers!r}"
+                    )
         if self.subprotocols is not None:
             self.subprotocols = check_names(self, "subprotocols", self.subprotocols)
         if self.ssl is not None and not isinstance(self.ssl, bool | _ssl.SSLContext):
