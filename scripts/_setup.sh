@@ -9,7 +9,21 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=".venv/.ergopy-${EXTRAS:-uvloop}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# up to date when an install at least as wide is newer than pyproject.toml (./scripts/test's
+# extras include ./scripts/chat's: running one after the other installs nothing)
+_ergopy_ready() {
+  local s have e
+  for s in .venv/.ergopy-*; do
+    [ -f "$s" ] && [ ! pyproject.toml -nt "$s" ] || continue
+    have=",${s#.venv/.ergopy-},"
+    local missing=
+    IFS=, read -ra _want <<< "${EXTRAS:-uvloop}"
+    for e in "${_want[@]}"; do [[ "$have" == *",$e,"* ]] || missing=1; done
+    [ -z "$missing" ] && return 0
+  done
+  return 1
+}
+if ! _ergopy_ready; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e ".[${EXTRAS:-uvloop}]"
   touch "$stamp"
