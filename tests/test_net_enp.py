@@ -5,6 +5,7 @@ and no garbage crashes or hangs the decoder."""
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ergopy.net import enp
+from ergopy import gen
+from ergopy.net import edf, enp, handshake, proto_types
 from ergopy.net.enp import Compression, Frame, FrameError, FrameType, ResponseCode
+from ergopy.net.handshake import MessageIntroduce
 
 DATA = Path(__file__).parent / "data" / "ergo-wire"
 
@@ -301,3 +304,103 @@ def test_random_lzw_input_never_crashes(data: bytes) -> None:
         enp.lzw_decode(data, 5000)
     except FrameError:
         pass
+
+
+# ---- payloads, decoded with the tables each node sent in its Introduce ------------------
+
+
+def _go_type(name: str, fields: list[tuple[str, object]]) -> type:
+    """The test program's package-main types (test_edf may have registered #main/Chat already)."""
+    existing = edf.registered_types().get(name)
+    if existing is not None:
+        return existing
+    cls = dataclasses.make_dataclass(name.rsplit("/", 1)[1], fields)
+    edf.register(name, cls)
+    return cls
+
+
+Chat = _go_type("#main/Chat", [("room", str), ("text", str), ("n", edf.Int64)])
+Handles = _go_type(
+    "#main/Handles", [("server", gen.PID), ("alias", gen.Alias), ("victim", gen.PID), ("victim_alias", gen.Alias)]
+)
+
+
+def introduce_of(sender: str) -> MessageIntroduce:
+    name = f"link-1-{sender}-to-{'beta' if sender == 'alpha' else 'alpha'}.hex"
+    hs, _ = split_stream(read_hex(name))
+    for raw in hs:
+        got = handshake.split_message(raw)
+        assert got is not None
+        if isinstance(got[0], MessageIntroduce):
+            return got[0]
+    raise AssertionError("no Introduce")
+
+
+INTRO = {s: introduce_of(s) for s in ("alpha", "beta")}
+DECODE = {s: edf.DecodeCaches(i.atom_cache, i.reg_cache, i.err_cache) for s, i in INTRO.items()}
+ENCODE = {
+    s: edf.EncodeCaches(
+        atoms=[i.atom_cache[k] for k in sorted(i.atom_cache)],
+        types=[i.reg_cache[k] for k in sorted(i.reg_cache)],
+        errors=[str(i.err_cache[k]) for k in sorted(i.err_cache)],
+    )
+    for s, i in INTRO.items()
+}
+
+
+def test_introduce_tables_match_the_appendix() -> None:
+    assert dict(INTRO["alpha"].atom_cache) == ALPHA_ATOMS
+    assert dict(INTRO["beta"].atom_cache) == BETA_ATOMS
+
+
+@pytest.mark.parametrize("index", [i for i, (_, f) in enumerate(FRAMES)])
+def test_every_payload_decodes_with_the_senders_tables(index: int) -> None:
+    sender, raw = FRAMES[index]
+    frame = enp.decode_frame(raw, ATOMS_OF_SENDER[sender])
+    if not frame.payload:
+        assert frame.type == FrameType.RESPONSE_ERROR and frame.code != ResponseCode.OTHER
+        return
+    value = edf.decode(frame.payload, DECODE[sender])
+    if frame.type in enp.UNCOMPRESSED - {FrameType.ANY}:
+        assert isinstance(value, BaseException)  # exit and terminate reasons are errors
+    if frame.type == FrameType.ANY:
+        assert isinstance(value, (*proto_types.REQUESTS, proto_types.MessageResult))
+
+
+@pytest.mark.parametrize(
+    "index", [i for i, (_, f) in enumerate(FRAMES) if f[7] == FrameType.ANY or f[7] in (129, 130, 101, 107, 181, 184)]
+)
+def test_payloads_reencode_byte_exact_with_the_senders_tables(index: int) -> None:
+    sender, raw = FRAMES[index]
+    frame = enp.decode_frame(raw, ATOMS_OF_SENDER[sender])
+    if not frame.payload:
+        return
+    value = edf.decode(frame.payload, DECODE[sender])
+    if frame.payload[5:13] == b"\x82\x00\x04\x9d\x83\x10\x2a\xff":
+        # Go's typed nil []gen.MessageEvent (an event without a buffer) decodes to None;
+        # ergopy answers such a request with a plain nil, which Go reads as no history
+        assert value.result is None
+        return
+    assert edf.encode(value, ENCODE[sender]) == frame.payload
+
+
+def test_decoded_payloads_are_what_go_logged() -> None:
+    chat = edf.decode(enp.decode_frame(frame_named("beta", FrameType.PID)).payload, DECODE["beta"])
+    assert (chat.room, chat.text, chat.n) == ("lobby", "hello from beta", 1)
+    handles = edf.decode(enp.decode_frame(frame_named("alpha", FrameType.RESPONSE)).payload, DECODE["alpha"])
+    assert handles.server == gen.PID("alpha@localhost", 1005, 1795951324)
+    assert handles.alias == gen.Alias("alpha@localhost", 1795951324, (114656, 25522, 0))
+    anys = [edf.decode(enp.decode_frame(f).payload, DECODE[s]) for s, f in FRAMES[:77] if f[7] == FrameType.ANY]
+    link = next(a for a in anys if isinstance(a, proto_types.MessageLinkPID))
+    assert link.source == gen.PID("beta@localhost", 1004, 1795951326)
+    assert link.target == gen.PID("alpha@localhost", 1005, 1795951324)
+    assert proto_types.request_order(link) == 240 and proto_types.result_order(link) == 239
+    spawns = [a for a in anys if isinstance(a, proto_types.MessageSpawn)]
+    assert [s.name for s in spawns] == ["worker", "forbidden"]
+    assert spawns[0].options.args == ["arg1", 7] and proto_types.request_order(spawns[0]) == 0
+    results = [a for a in anys if isinstance(a, proto_types.MessageResult)]
+    assert any(r.result == gen.PID("alpha@localhost", 1008, 1795951324) for r in results)
+    assert any(isinstance(r.error, gen.NameUnknownError) for r in results)  # the refused spawn
+    history = next(r.result for r in results if isinstance(r.result, list))
+    assert [e.message for e in history] == ["headline 1", "headline 2"]
+    assert all(isinstance(e, gen.MessageEvent) and e.event == gen.Event("news", "alpha@localhost") for e in history)
