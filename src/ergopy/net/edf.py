@@ -733,8 +733,8 @@ _T_REF = _GoType("gen.Ref", _K_BASIC, b"\xae", _enc_refish, _dec_ref)
 
 _UNIX_TO_INTERNAL = 62135596800  # seconds from 0001-01-01 to 1970-01-01
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TIME = struct.Struct(">BqiH")
-_ZERO_FIXED = timezone(timedelta(0), "+00:00")  # version, seconds since year 1, nanoseconds, offset minutes (raw uint16)
+_TIME = struct.Struct(">BqiH")  # version, seconds since year 1, nanoseconds, offset minutes (raw uint16)
+_ZERO_FIXED = timezone(timedelta(0), "+00:00")
 
 
 def _enc_time(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
@@ -903,9 +903,9 @@ _COMPOSITES: dict[tuple[Any, ...], _GoType] = {}
 
 def _slice_of(elem: _GoType) -> _GoType:
     key = (_K_SLICE, elem)
-    t = _COMPOSITES.get(key)
-    if t is not None:
-        return t
+    hit = _COMPOSITES.get(key)
+    if hit is not None:
+        return hit
     ienc, idec = elem.enc, elem.dec
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
@@ -927,7 +927,7 @@ def _slice_of(elem: _GoType) -> _GoType:
         off += 5
         if n > len(data) - off:
             raise DecodeError(f"slice of {n} items runs past the end of the data")
-        out = []
+        out: list[Any] = []
         append = out.append
         for _ in range(n):
             x, off = idec(data, off, c)
@@ -956,21 +956,22 @@ def _slice_of(elem: _GoType) -> _GoType:
 
 def _array_of(elem: _GoType, length: int) -> _GoType:
     key = (_K_ARRAY, elem, length)
-    t = _COMPOSITES.get(key)
-    if t is not None:
-        return t
+    hit = _COMPOSITES.get(key)
+    if hit is not None:
+        return hit
     ienc, idec = elem.enc, elem.dec
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         if v is None or len(v) != length:
-            raise EncodeError(f"[{length}]{elem.name} needs exactly {length} items, got {None if v is None else len(v)}")
+            got = None if v is None else len(v)
+            raise EncodeError(f"[{length}]{elem.name} needs exactly {length} items, got {got}")
         for x in v:
             ienc(buf, x, c)
 
     def dec(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
         if length > len(data) - off:
             raise DecodeError(f"array of {length} items runs past the end of the data")
-        out = []
+        out: list[Any] = []
         append = out.append
         for _ in range(length):
             x, off = idec(data, off, c)
@@ -995,9 +996,9 @@ def _array_of(elem: _GoType, length: int) -> _GoType:
 
 def _map_of(key: _GoType, value: _GoType) -> _GoType:
     ck = (_K_MAP, key, value)
-    t = _COMPOSITES.get(ck)
-    if t is not None:
-        return t
+    hit = _COMPOSITES.get(ck)
+    if hit is not None:
+        return hit
     kenc, kdec, venc, vdec = key.enc, key.dec, value.enc, value.dec
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
@@ -1020,7 +1021,7 @@ def _map_of(key: _GoType, value: _GoType) -> _GoType:
         off += 5
         if n > len(data) - off:
             raise DecodeError(f"map of {n} entries runs past the end of the data")
-        out = {}
+        out: dict[Any, Any] = {}
         for _ in range(n):
             k, off = kdec(data, off, c)
             x, off = vdec(data, off, c)
@@ -1144,29 +1145,28 @@ def _go_type(ann: Any) -> _GoType:
 
 
 def _nullable_ident(t: _GoType) -> _GoType:
-    """An identifier field annotated ``X | None``: None writes Go's zero value."""
-    zero: Any
-    if t is _T_PID:
-        zero = PID("", 0, 0)
-    elif t is _T_ALIAS:
-        zero = Alias("", 0, (0, 0, 0))
-    elif t is _T_REF:
-        zero = Ref("", 0, (0, 0, 0))
-    elif t is _T_PROCESSID:
-        zero = ProcessID("", "")
-    elif t is _T_EVENT:
-        zero = Event("", "")
-    elif t is _T_ATOM or t is _T_STRING:
-        zero = ""
-    else:
+    """A field annotated ``X | None`` where Go's X has no nil: None writes Go's zero value."""
+    base = t.elem if t.kind == _K_REG and t.elem is not None and t.elem.kind == _K_BASIC else t
+    zero = _ZEROS.get(base, _NO_ZERO)
+    if zero is _NO_ZERO:
         return t
     benc = t.enc
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         benc(buf, zero if v is None else v, c)
 
-    n = _GoType(t.name, t.kind, t.prefix, enc, t.dec, t.dec_any)
+    n = _GoType(t.name, t.kind, t.prefix, enc, t.dec, t.dec_any, has_reg=t.has_reg)
+    n.elem, n.key, n.length, n.reg = t.elem, t.key, t.length, t.reg
     return n
+
+
+_NO_ZERO = object()
+_ZEROS: dict[_GoType, Any] = {
+    _T_PID: PID("", 0, 0), _T_ALIAS: Alias("", 0, (0, 0, 0)), _T_REF: Ref("", 0, (0, 0, 0)),
+    _T_PROCESSID: ProcessID("", ""), _T_EVENT: Event("", ""), _T_ATOM: "", _T_STRING: "", _T_BOOL: False,
+    _T_INT8: 0, _T_INT16: 0, _T_INT32: 0, _T_INT64: 0, _T_INT: 0, _T_UINT8: 0, _T_UINT16: 0, _T_UINT32: 0,
+    _T_UINT64: 0, _T_UINT: 0, _T_FLOAT32: 0.0, _T_FLOAT64: 0.0, _T_TIME: datetime(1, 1, 1, tzinfo=UTC),
+}
 
 
 def _field_type(ann: Any) -> _GoType:
@@ -1198,15 +1198,16 @@ def _make_struct(name: str, cls: type, fields: list[tuple[str, _GoType]], by_key
         ns[f"d{i}"] = t.dec
         enc_lines.append(f"        e{i}(buf, v.{a}, c)")
         dec_lines.append(f"    v{i}, off = d{i}(data, off, c)")
-    enc_lines += ["        pass", "    except Exception as e:", "        raise field_error(name, v, fields, e) from None"]
+    enc_lines += ["        pass", "    except Exception as e:",
+                  "        raise field_error(name, v, fields, e) from None"]
     if by_keyword:
         args = ", ".join(f"{a}=v{i}" for i, a in enumerate(attrs))
     else:
         args = ", ".join(f"v{i}" for i in range(len(attrs)))
     dec_lines += ["    try:", f"        return cls({args}), off", "    except Exception as e:",
                   "        raise build_error(name, cls, e) from None"]
-    exec("\n".join(enc_lines), ns)  # noqa: S102 - generated from identifiers checked above
-    exec("\n".join(dec_lines), ns)  # noqa: S102
+    exec("\n".join(enc_lines), ns)  # generated from identifiers checked above
+    exec("\n".join(dec_lines), ns)
     return _GoType(name, _K_REG, b"", ns["enc"], ns["dec"], has_reg=True)
 
 
@@ -1298,7 +1299,7 @@ def _register(go_name: str, cls: type, fields: Sequence[tuple[str, Any]] | None,
     elif fields is not None or dataclasses.is_dataclass(cls):
         if fields is None:
             hints = get_type_hints(cls, include_extras=True)
-            field_list = [(f.name, _field_type(hints[f.name])) for f in dataclasses.fields(cls)]
+            field_list = [(f.name, _field_type(hints[f.name])) for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
             t = _make_struct(go_name, cls, field_list, by_keyword=False)
         else:
             field_list = [(a, _field_type(ann)) for a, ann in fields]
@@ -1355,12 +1356,14 @@ def _named_basic(name: str, cls: type, base: _GoType) -> _GoType:
         except (ValueError, TypeError):  # e.g. an IntEnum without that member: keep the number
             return v, off
 
-    return _GoType(name, _K_REG, b"", benc, dec)
+    t = _GoType(name, _K_REG, b"", benc, dec)
+    t.elem = base
+    return t
 
 
 def _named_slice(name: str, cls: type, elem: _GoType) -> _GoType:
     inner = _slice_of(elem)
-    ienc, idec = inner.enc, inner.dec
+    ienc, idec = inner.enc, elem.dec
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         mark = len(buf)

@@ -83,7 +83,7 @@ class Route:
     """Go ``gen.Route``: how to reach a node (what the registrar stores and returns)."""
 
     host: str = ""
-    port: Uint16 = Uint16(0)
+    port: Uint16 = Uint16(0)  # noqa: RUF009 - immutable
     tls: bool = False
     handshake_version: Version = Version()
     proto_version: Version = Version()
@@ -147,8 +147,8 @@ class Compression:
     """Go ``gen.Compression``: a process's compression of outgoing network messages."""
 
     enable: bool = False
-    type: CompressionType = CompressionType("")
-    level: CompressionLevel = CompressionLevel(0)
+    type: CompressionType = CompressionType("")  # noqa: RUF009 - immutable
+    level: CompressionLevel = CompressionLevel(0)  # noqa: RUF009 - immutable
     threshold: int = 0
 
 
@@ -179,8 +179,8 @@ class ProcessOptionsExtra:
     parent_leader: gen.PID | None = None
     parent_env: dict[Env, Any] | None = None
     parent_log_level: gen.LogLevel = gen.LogLevel.DEFAULT
-    register: gen.Atom = gen.Atom("")
-    application: gen.Atom = gen.Atom("")
+    register: gen.Atom = gen.Atom("")  # noqa: RUF009 - immutable
+    application: gen.Atom = gen.Atom("")  # noqa: RUF009 - immutable
     args: list[Any] | None = None
 
 

@@ -9,6 +9,7 @@ Connections deliver ``MessageConnect``, ``Message``..., ``MessageDisconnect`` to
 process; send ``Message`` to a connection's alias to write to its peer.
 """
 
+from . import edf_types  # noqa: F401 - registers Message/MessageType/MessageDisconnect under Go's names
 from .connection import CloseError, ConnectError, Connection, SlowConsumerError, create_connection
 from .handler import Handler, create_handler, same_origin
 from .messages import (
