@@ -161,11 +161,28 @@ def host_addresses(host: str) -> list[str]:
 # --- server ----------------------------------------------------------------------
 
 
+class Changes:
+    """Something to wait on for the next change of a registrar's state."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake everyone waiting."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self) -> None:
+        """Return at the next :meth:`notify`."""
+        await self._event.wait()
+
+
 class _Table:
     """Registered names → routes (server side)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, list[Route]] = {}
+        self.changes = Changes()
 
     def register(self, name: str, routes: Sequence[Route]) -> BaseException | None:
         if name in self.routes:
@@ -173,7 +190,12 @@ class _Table:
         if not routes:
             return gen.IncorrectError("incorrect value or argument")
         self.routes[name] = list(routes)
+        self.changes.notify()
         return None
+
+    def unregister(self, name: str) -> None:
+        if self.routes.pop(name, None) is not None:
+            self.changes.notify()
 
     def resolve(self, name: str) -> MessageResolveReply:
         routes = self.routes.get(name)
@@ -233,7 +255,7 @@ class _RegisterConn(asyncio.Protocol):
             self.timer.cancel()
         self.conns.discard(self)
         if self.name is not None:
-            self.table.routes.pop(self.name, None)
+            self.table.unregister(self.name)
             log.debug("registrar: %s unregistered (its connection closed)", self.name)
 
 
@@ -357,7 +379,9 @@ class Registrar:
 
     ``name`` is the node name, ``routes`` its acceptors' routes (no host: a
     resolver uses the host part of the name). ``port`` is configurable (tests use
-    a free one). Start with :meth:`start`, end with :meth:`stop`.
+    a free one); ``retry_interval`` is how often a client that lost the server
+    tries again, ``resolve_timeout`` how long a resolve waits (Go: 1 s and 3 s).
+    Start with :meth:`start`, end with :meth:`stop`.
     """
 
     def __init__(
@@ -366,17 +390,21 @@ class Registrar:
         routes: Sequence[Route],
         port: int = DEFAULT_PORT,
         retry_interval: float = RETRY_INTERVAL,
+        resolve_timeout: float = RESOLVE_TIMEOUT,
     ) -> None:
         self.name = name
         self.host = gen.Atom(name).host() or "localhost"
         self.routes = list(routes)
         self.port = port
         self.retry_interval = retry_interval
+        self.resolve_timeout = resolve_timeout
         self.server: Server | None = None
         self._conn: _ClientConn | None = None
         self._watch: asyncio.Task[None] | None = None
         self._stopped = False
         self.registered = asyncio.Event()
+        self.changes = Changes()
+        """Notified whenever the role or the registration changes."""
 
     @property
     def is_server(self) -> bool:
@@ -406,6 +434,7 @@ class Registrar:
             raise error
         self.server = server
         self.registered.set()
+        self.changes.notify()
         log.debug("registrar: %s runs the registrar server on port %d", self.name, self.port)
 
     async def _register(self) -> None:
@@ -430,6 +459,7 @@ class Registrar:
             raise reply.error
         self._conn = conn
         self.registered.set()
+        self.changes.notify()
 
     async def _keep(self) -> None:
         while not self._stopped:
@@ -437,6 +467,7 @@ class Registrar:
                 await self._conn.lost
                 self._conn = None
                 self.registered.clear()
+                self.changes.notify()
                 log.warning("registrar: lost the registrar server; retrying every %s s", self.retry_interval)
             elif self.server is not None:
                 return  # the server role ends only with stop()
@@ -470,10 +501,12 @@ class Registrar:
         )
         try:
             transport.sendto(encode_packet(MessageResolveRoutes(node=gen.Atom(name))))
-            async with asyncio.timeout(RESOLVE_TIMEOUT):
+            async with asyncio.timeout(self.resolve_timeout):
                 data = await proto.reply
         except TimeoutError:
-            raise RegistrarError(f"no registrar answered on {host}:{self.port} within {RESOLVE_TIMEOUT} s") from None
+            raise RegistrarError(
+                f"no registrar answered on {host}:{self.port} within {self.resolve_timeout} s"
+            ) from None
         finally:
             transport.close()
         reply: MessageResolveReply = decode_packet(data, RESOLVE_REPLY)
