@@ -37,7 +37,6 @@ import asyncio
 import itertools
 import logging
 import socket
-from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from ergopy import gen
@@ -224,6 +223,8 @@ class Connection:
     def _link_lost(self, link: _Link, exc: Exception | None) -> None:
         if link in self.links:
             self.links.remove(link)
+            if self.links and isinstance(self.seam, _Tracker):
+                self.seam.endpoint.changes.notify()
         if not self.links and not self._lost:
             self._lost = True
             reason = gen.NoConnectionError(f"connection to {self.peer} lost{': ' + str(exc) if exc else ''}")
@@ -291,4 +292,171 @@ class Connection:
         }
 
 
-Taken = Callable[[str], bool]
+class Changes:
+    """Something to wait on for the next change (a connection or a link added or lost)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake everyone waiting."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self) -> None:
+        """Return at the next :meth:`notify`."""
+        await self._event.wait()
+
+
+class _Tracker:
+    """Forwards a connection's callbacks to the node and keeps the endpoint's table right."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def frame_received(self, connection: Connection, frame: enp.Frame) -> None:
+        self.endpoint.seam.frame_received(connection, frame)
+
+    def connection_lost(self, connection: Connection, reason: BaseException | None) -> None:
+        if self.endpoint.connections.get(connection.peer) is connection:
+            del self.endpoint.connections[connection.peer]
+        self.endpoint.changes.notify()
+        self.endpoint.seam.connection_lost(connection, reason)
+
+
+class Endpoint:
+    """A node's network below routing: its connections by peer name, its listening
+    sockets (accepting first links and Joins) and dialing (first link plus pool).
+
+    ``options`` are the node's handshake options; ``seam`` receives every frame and
+    every lost connection. Every task it starts (one per handshake in progress) is
+    owned here and ended by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        options: handshake.Options,
+        seam: NodeSeam,
+        *,
+        server_ssl: Any = None,
+        client_ssl: Any = None,
+        liveness: float = DEFAULT_LIVENESS,
+    ) -> None:
+        self.options = options
+        self.seam = seam
+        self.server_ssl = server_ssl
+        self.client_ssl = client_ssl
+        self.liveness = liveness
+        self.connections: dict[str, Connection] = {}
+        self._tracker = _Tracker(self)
+        self.changes = Changes()
+        """Notified when a connection or a link is added or lost."""
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def _connection(self, result: handshake.HandshakeResult, link: handshake.EHSProtocol) -> Connection:
+        conn = Connection(
+            result,
+            self._tracker,
+            encode_caches=self.options.caches,
+            max_message_size=self.options.max_message_size,
+            liveness=self.liveness,
+        )
+        self.connections[conn.peer] = conn
+        transport, tail = link.transport, result.tail
+        assert transport is not None
+        conn.add_link(transport, tail)
+        self.changes.notify()
+        return conn
+
+    # accepting -----------------------------------------------------------------
+    async def listen(self, host: str, port: int) -> int:
+        """Accept links on ``host:port`` (0: a free port); returns the bound port.
+
+        Raises ``OSError`` if the address cannot be bound.
+        """
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(self._new_link, host, port, ssl=self.server_ssl)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    def _new_link(self) -> handshake.EHSProtocol:
+        link = handshake.EHSProtocol()
+        if self._closed:
+            return link  # closed below as soon as it is made
+        task = asyncio.get_running_loop().create_task(self._accept(link))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return link
+
+    def _can_join(self, peer: str, connection_id: str) -> bool:
+        conn = self.connections.get(peer)
+        return conn is not None and conn.can_join(connection_id)
+
+    async def _accept(self, link: handshake.EHSProtocol) -> None:
+        try:
+            await link.connected
+            if self._closed:
+                link.close()
+                return
+            result = await handshake.accept(
+                link, self.options, taken=lambda name: name in self.connections, can_join=self._can_join
+            )
+        except handshake.HandshakeError as e:
+            log.info("handshake refused: %s", e)
+            return
+        if result.joined:
+            conn = self.connections.get(result.peer)
+            transport = link.transport
+            assert transport is not None
+            if conn is None or not conn.can_join(result.connection_id):
+                transport.abort()
+                return
+            conn.add_link(transport, result.tail)
+            self.changes.notify()
+            return
+        if result.peer in self.connections:  # lost a race with our own dial to that peer
+            link.close()
+            return
+        self._connection(result, link)
+
+    # dialing --------------------------------------------------------------------
+    async def connect(self, host: str, port: int, peer: str | None = None) -> Connection:
+        """The connection to the node at ``host:port`` (``peer``: the name expected
+        there), dialling it and its pool if there is none yet.
+
+        Raises ``handshake.HandshakeError`` if the peer cannot be reached or refuses.
+        """
+        if peer is not None and peer in self.connections:
+            return self.connections[peer]
+        link = await handshake.open_link(host, port, self.client_ssl, timeout=3.0)
+        result = await handshake.dial(link, self.options, expect_peer=peer)
+        existing = self.connections.get(result.peer)
+        if existing is not None:
+            link.close()
+            return existing
+        conn = self._connection(result, link)
+        await conn.dial_pool(self.options, self.client_ssl)
+        return conn
+
+    async def close(self) -> None:
+        """Stop accepting, end the handshakes in progress, close every connection
+        (``connection_lost`` follows for each)."""
+        self._closed = True
+        for server in self._servers:
+            server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        lost = [conn.closed for conn in self.connections.values()]
+        for conn in list(self.connections.values()):
+            conn.close()
+        if lost:
+            await asyncio.wait(lost, timeout=5)  # a peer that stopped reading: abort below
+        for conn in list(self.connections.values()):
+            conn.abort()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()

@@ -1,0 +1,241 @@
+"""A connection = a pool of links, ergopy<->ergopy on 127.0.0.1: the dialer joins the
+pool the acceptor offers, frames flow both ways in per-sender order, compression and
+size limits hold, a lost peer is reported exactly once, and each link's socket gets
+the liveness bound."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from ergopy import gen
+from ergopy.net import connection, enp, handshake
+from ergopy.net.connection import Connection, Endpoint
+from ergopy.net.enp import Frame, FrameType
+from ergopy.net.types import NetworkFlags
+
+HOST = "127.0.0.1"
+
+
+class Seam:
+    """The node side of the seam: collects frames and losses."""
+
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[tuple[Connection, Frame]] = asyncio.Queue()
+        self.lost: asyncio.Queue[tuple[Connection, BaseException | None]] = asyncio.Queue()
+
+    def frame_received(self, conn: Connection, frame: Frame) -> None:
+        self.frames.put_nowait((conn, frame))
+
+    def connection_lost(self, conn: Connection, reason: BaseException | None) -> None:
+        self.lost.put_nowait((conn, reason))
+
+    async def frame(self, timeout: float = 5.0) -> Frame:
+        async with asyncio.timeout(timeout):
+            return (await self.frames.get())[1]
+
+
+def options(name: str, **kw: Any) -> handshake.Options:
+    return handshake.Options(name=name, cookie="secret", creation=1, flags=NetworkFlags.default(), **kw)
+
+
+@contextlib.asynccontextmanager
+async def pair(
+    accept_kw: dict[str, Any] | None = None, dial_kw: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[Endpoint, Seam, Endpoint, Seam, Connection]]:
+    """(acceptor endpoint, its seam, dialer endpoint, its seam, the dialer's connection)."""
+    a_seam, b_seam = Seam(), Seam()
+    a = Endpoint(options("a@localhost", **(accept_kw or {})), a_seam)
+    b = Endpoint(options("b@localhost", **(dial_kw or {})), b_seam)
+    try:
+        port = await a.listen(HOST, 0)
+        conn = await b.connect(HOST, port, "a@localhost")
+        yield a, a_seam, b, b_seam, conn
+    finally:
+        await b.close()
+        await a.close()
+
+
+async def joined(endpoint: Endpoint, peer: str, links: int) -> Connection:
+    """The endpoint's connection to ``peer`` once it has ``links`` links (the acceptor
+    side adds them as their Joins arrive)."""
+    async with asyncio.timeout(5):
+        while True:
+            conn = endpoint.connections.get(peer)
+            if conn is not None and len(conn.links) == links:
+                return conn
+            await endpoint.changes.wait()
+
+
+def pid_frame(from_id: int, to_id: int, payload: bytes = b"\x8d\x00\x02hi") -> Frame:
+    f = Frame(FrameType.PID, from_id=from_id, to_id=to_id, payload=payload)
+    f.order = enp.default_order(f)
+    return f
+
+
+async def test_dialer_joins_the_offered_pool() -> None:
+    async with pair() as (a, _, b, _, conn):
+        assert len(conn.links) == handshake.DEFAULT_POOL_SIZE
+        far = await joined(a, "b@localhost", handshake.DEFAULT_POOL_SIZE)
+        assert far.id == conn.id
+        assert set(a.connections) == {"b@localhost"} and set(b.connections) == {"a@localhost"}
+
+
+async def test_pool_size_one_means_a_single_link() -> None:
+    async with pair(accept_kw={"pool_size": 1}) as (_, _, _, _, conn):
+        assert len(conn.links) == 1
+
+
+async def test_frames_flow_both_ways_in_per_sender_order() -> None:
+    async with pair() as (a, a_seam, _, b_seam, conn):
+        far = await joined(a, "b@localhost", 3)
+        for i in range(300):
+            sender = 1000 + i % 3  # three senders, three links
+            conn.send(pid_frame(sender, 2000, b"\x95" + i.to_bytes(8, "big")), key=sender)
+        got: dict[int, list[int]] = {}
+        for _ in range(300):
+            f = await a_seam.frame()
+            got.setdefault(f.from_id, []).append(int.from_bytes(f.payload[1:], "big"))
+        assert {k: v == sorted(v) for k, v in got.items()} == {1000: True, 1001: True, 1002: True}
+        assert sum(len(v) for v in got.values()) == 300
+        assert all(link.bytes_in > 0 for link in far.links)  # every link carried frames
+        far.send(pid_frame(2000, 1000), key=2000)
+        back = await b_seam.frame()
+        assert (back.from_id, back.to_id, back.payload) == (2000, 1000, b"\x8d\x00\x02hi")
+
+
+async def test_a_burst_is_written_in_one_batch_per_link() -> None:
+    async with pair(accept_kw={"pool_size": 1}) as (_, a_seam, _, _, conn):
+        writes: list[int] = []
+        link = conn.links[0]
+
+        class Counting:
+            def __init__(self, real: Any) -> None:
+                self.real = real
+
+            def write(self, data: bytes) -> None:
+                writes.append(len(data))
+                self.real.write(data)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.real, name)
+
+        link.transport = Counting(link.transport)  # type: ignore[assignment]
+        for _ in range(100):
+            conn.send(pid_frame(7, 8), key=7)
+        for _ in range(100):
+            await a_seam.frame()
+        assert len(writes) == 1 and writes[0] == 100 * len(enp.encode_frame(pid_frame(7, 8)))
+
+
+async def test_name_frames_use_our_atom_table_when_we_sent_one() -> None:
+    from ergopy.net import edf
+
+    caches = edf.EncodeCaches(atoms=["b@localhost", "echo"])
+    async with pair(dial_kw={"caches": caches}) as (_, a_seam, _, _, conn):
+        conn.send(Frame(FrameType.NAME, order=7, from_id=7, name="echo", payload=b"\x8d\x00\x00"), key=7)
+        f = await a_seam.frame()
+        assert (f.type, f.name) == (FrameType.NAME_CACHE, "echo")  # 103, decoded with our table
+
+
+async def test_compressed_frames_arrive_inflated() -> None:
+    async with pair() as (_, a_seam, _, _, conn):
+        big = b"\x8d" + (4000).to_bytes(2, "big") + b"ergo " * 800
+        conn.send(pid_frame(5, 6, big), key=5, compression=enp.Compression.ZLIB)
+        f = await a_seam.frame()
+        assert f.type == FrameType.PID and f.payload == big
+        assert conn.links[5 % 3].bytes_out < 500
+
+
+async def test_frame_over_the_peers_limit_is_refused_at_send() -> None:
+    async with pair(accept_kw={"max_message_size": 100}) as (_, _, _, _, conn):
+        assert conn.peer_max_message_size == 100
+        with pytest.raises(connection.MessageTooLargeError, match="limit of 100"):
+            conn.send(pid_frame(1, 2, b"\x8d\x00\x64" + b"x" * 100))
+        conn.send(pid_frame(1, 2))  # a small one still goes
+
+
+async def test_receiver_closes_a_link_that_announces_more_than_its_limit() -> None:
+    async with pair(accept_kw={"max_message_size": 100, "pool_size": 1}) as (_, a_seam, _, b_seam, conn):
+        conn.peer_max_message_size = 0  # a sender that ignores the limit
+        conn.send(pid_frame(1, 2, b"\x8d\x00\x64" + b"x" * 100))
+        async with asyncio.timeout(5):
+            lost_conn, reason = await b_seam.lost.get()
+        assert lost_conn is conn and isinstance(reason, gen.NoConnectionError)
+        assert a_seam.frames.empty()
+
+
+async def test_lost_peer_is_reported_once_on_each_side() -> None:
+    async with pair() as (a, a_seam, b, b_seam, conn):
+        far = await joined(a, "b@localhost", 3)
+        far.abort()
+        async with asyncio.timeout(5):
+            got, reason = await b_seam.lost.get()
+            far_got, _ = await a_seam.lost.get()
+        assert got is conn and isinstance(reason, gen.NoConnectionError) and "a@localhost" in str(reason)
+        assert far_got is far
+        assert b.connections == {} and a.connections == {}
+        with pytest.raises(gen.NoConnectionError):
+            conn.send(pid_frame(1, 2))
+        assert b_seam.lost.empty() and a_seam.lost.empty()
+
+
+async def test_one_lost_link_is_not_a_lost_connection() -> None:
+    async with pair() as (a, a_seam, _, b_seam, conn):
+        await joined(a, "b@localhost", 3)
+        conn.links[1].transport.abort()
+        far = await joined(a, "b@localhost", 2)
+        conn.send(pid_frame(9, 9), key=9)
+        assert (await a_seam.frame()).to_id == 9
+        assert b_seam.lost.empty() and len(far.links) == 2
+
+
+async def test_second_connect_to_a_connected_peer_reuses_the_connection() -> None:
+    async with pair() as (a, _, b, _, conn):
+        port = a._servers[0].sockets[0].getsockname()[1]
+        assert await b.connect(HOST, port, "a@localhost") is conn
+
+
+async def test_a_second_node_with_a_taken_name_is_refused() -> None:
+    async with pair() as (a, _, _, _, _):
+        other = Endpoint(options("b@localhost"), Seam())
+        port = a._servers[0].sockets[0].getsockname()[1]
+        try:
+            with pytest.raises(handshake.HandshakeError):
+                await other.connect(HOST, port, "a@localhost")
+        finally:
+            await other.close()
+
+
+async def test_links_get_the_liveness_bound() -> None:
+    async with pair() as (_, _, _, _, conn):
+        sock = conn.links[0].transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 20_000
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            idle = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+            intvl = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
+            cnt = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+            assert idle + intvl * cnt <= 20
+
+
+def test_liveness_bound_below_four_seconds_is_refused() -> None:
+    with socket.socket() as s, pytest.raises(ValueError, match="at least 4"):
+        connection.tune_liveness(s, 3)
+
+
+async def test_close_ends_handshakes_in_progress() -> None:
+    seam = Seam()
+    a = Endpoint(options("a@localhost"), seam)
+    port = await a.listen(HOST, 0)
+    reader, writer = await asyncio.open_connection(HOST, port)  # connects, never says Hello
+    await a.close()  # returns although the handshake was waiting for bytes
+    async with asyncio.timeout(3):
+        assert await reader.read() == b""
+    writer.close()
