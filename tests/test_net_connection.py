@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ergopy import gen
 from ergopy.net import connection, enp, handshake
@@ -239,3 +241,69 @@ async def test_close_ends_handshakes_in_progress() -> None:
     async with asyncio.timeout(3):
         assert await reader.read() == b""
     writer.close()
+
+
+async def test_tls_connection_joins_its_pool_with_fingerprints(tmp_path: Any) -> None:
+    import ssl
+
+    from test_net_handshake import self_signed
+
+    pem, key_pem, der = self_signed()
+    (tmp_path / "c.pem").write_bytes(pem)
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    a_seam, b_seam = Seam(), Seam()
+    a = Endpoint(options("a@localhost", cert_der=der), a_seam, server_ssl=server)
+    b = Endpoint(options("b@localhost"), b_seam, client_ssl=client)
+    try:
+        port = await a.listen(HOST, 0)
+        conn = await b.connect(HOST, port, "a@localhost")
+        assert len(conn.links) == 3  # each Join's Accept carried a DigestCert that matched
+        far = await joined(a, "b@localhost", 3)
+        far.send(pid_frame(3, 4), key=3)
+        assert (await b_seam.frame()).to_id == 4
+    finally:
+        await b.close()
+        await a.close()
+
+
+# ---- garbage on an established link ---------------------------------------------------
+
+
+async def _garbage_on_a_link(data: bytes) -> None:
+    async with pair(accept_kw={"pool_size": 1, "max_message_size": 1 << 16}) as (a, a_seam, _, b_seam, conn):
+        far = await joined(a, "b@localhost", 1)
+        conn.links[0].transport.write(data)
+        conn.send(pid_frame(1, 99), key=1)
+        async with asyncio.timeout(3):
+            # either the link survives (bad frames dropped, the good one arrives) or it is
+            # closed and both sides are told; never a crash, never a hang
+            frame_wait = asyncio.ensure_future(a_seam.frames.get())
+            lost_wait = asyncio.ensure_future(b_seam.lost.get())
+            done, pending = await asyncio.wait({frame_wait, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
+            for p in pending:
+                p.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if lost_wait in done:
+            await asyncio.wait_for(asyncio.shield(far.closed), 3)  # the acceptor side let go too
+        else:
+            assert isinstance(frame_wait.result()[1], Frame)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.binary(max_size=8).map(lambda b: b"\x4e\x01\xff\xff\xff\xff\x00\x65" + b),  # over the limit
+        st.binary(max_size=120).map(lambda b: b"\x4e\x01" + (len(b) + 2).to_bytes(4, "big") + b),
+        st.tuples(st.sampled_from(sorted(int(t) for t in FrameType)), st.binary(max_size=80)).map(
+            lambda t: b"\x4e\x01" + (len(t[1]) + 8).to_bytes(4, "big") + bytes([0, t[0]]) + t[1]
+        ),
+    )
+)
+def test_fuzzed_frames_on_a_link_never_crash_or_hang(data: bytes) -> None:
+    asyncio.run(_garbage_on_a_link(data))
