@@ -499,3 +499,10 @@ _VALID_HELLO = handshake.encode_message(MessageHello(salt="x", digest=handshake.
 )
 def test_fuzzed_bytes_never_crash_or_hang_the_acceptor(data: bytes) -> None:
     asyncio.run(_fuzz_acceptor(data))
+
+
+async def test_tls_acceptor_without_its_certificate_says_so(tls: Any) -> None:
+    d, r, dlink, _ = await tls_pair(tls, b"")
+    assert isinstance(r, HandshakeError) and "cert_der" in str(r)
+    assert isinstance(d, HandshakeError)
+    assert await closed(dlink)

@@ -499,6 +499,8 @@ async def _accept(
         raise HandshakeError("incorrect digest (accept stage 'hello'): the peer's cookie differs")
     salt = random_salt()
     reply = MessageHello(salt=salt, digest=digest(salt, hello.digest, cookie))
+    if link.is_tls() and not options.cert_der:
+        raise HandshakeError("TLS acceptor without Options.cert_der: dialers would refuse its fingerprint")
     if link.is_tls() and options.cert_der:
         reply.digest_cert = digest_cert(f"{salt}:{hello.salt}:{cookie}", options.cert_der)
     link.write_message(reply)
@@ -512,7 +514,7 @@ async def _accept(
         raise HandshakeError(f"a node named {peer!r} is already connected")
     assert link.transport is not None
     local = link.transport.get_extra_info("sockname")
-    dsn = [f"{local[0]}:{local[1]}"] if local else []
+    dsn = [f"[{local[0]}]:{local[1]}" if ":" in local[0] else f"{local[0]}:{local[1]}"] if local else []
     ours = MessageAccept(id=secrets.token_hex(16), pool_size=options.pool_size, pool_dsn=dsn)
     link.write_message(ours)
     link.write_message(_introduce(options, ""))
