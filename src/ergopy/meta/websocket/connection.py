@@ -5,6 +5,12 @@ data message read, then, whatever ends the connection, ``MessageDisconnect``
 with the close code and reason: in that order, each with the connection's alias
 as ``id``. A ``websocket.Message`` sent to the alias is written to the peer.
 Control frames are answered here (a ping gets its pong) and never delivered.
+
+The meta-process ends ``normal`` when the close code is 1000 or 1001, as Ergo's;
+otherwise with :class:`CloseError` (code and reason), which monitors and links of its
+alias receive. Each expected end logs one line and no traceback: a peer's abnormal
+close at info, a process that can not take the connection's messages (gone, or its
+mailbox full, said as such) at error, then the connection closes with 1011.
 """
 
 from __future__ import annotations
@@ -150,6 +156,12 @@ class Connection(gen.MetaBehavior):
         self._idle_since = self._loop.time()
 
     async def start(self) -> None:
+        """Deliver ``MessageConnect``, each message read, then ``MessageDisconnect``.
+
+        Returns for a close with 1000/1001; raises :class:`CloseError` otherwise (the
+        meta-process's reason), also when the connection's process can not take a
+        message (closed with 1011).
+        """
         meta = self._meta
         assert meta is not None
         t = self._t
@@ -293,7 +305,9 @@ class Connection(gen.MetaBehavior):
         }
 
     def terminate(self, reason: BaseException) -> None:
-        """Close the socket: 1000 for a normal end, 1001 on shutdown, 1011 otherwise."""
+        """Close the socket: 1000 for a normal end, 1001 on shutdown, 1008 for a slow consumer,
+        1011 otherwise (nothing to close when ``start()`` ended with a ``CloseError``: the
+        socket is closed already). Call it yourself if ``spawn_meta`` failed. Raises nothing."""
         if self._terminated:
             return
         self._terminated = True
