@@ -252,7 +252,7 @@ class Connection:
                 f"{len(data)}-byte frame exceeds {self.peer}'s limit of {self.peer_max_message_size} bytes"
             )
         links = self.links
-        n = key % 255 if key else next(self._rr)
+        n = key % 255 or next(self._rr)  # Go: IDs that are multiples of 255 go round-robin
         links[n % len(links)].write(data)
         self.frames_out += 1
 

@@ -481,7 +481,8 @@ class Registrar:
         """The routes of node ``name`` (hosts filled from the name when empty).
 
         Raises ``UnknownNodeError`` if the registrar has no such name,
-        ``RegistrarError`` if no registrar answers within 3 s.
+        ``RegistrarError`` if the host does not resolve or no registrar answers
+        within ``resolve_timeout``.
         """
         host = gen.Atom(name).host() or "localhost"
         if self.server is not None and name in self.server.table.routes:
@@ -496,9 +497,12 @@ class Registrar:
 
     async def _resolve_udp(self, host: str, name: str) -> MessageResolveReply:
         loop = asyncio.get_running_loop()
-        transport, proto = await loop.create_datagram_endpoint(
-            _ResolveClient, remote_addr=(host, self.port), family=socket.AF_INET
-        )
+        try:
+            transport, proto = await loop.create_datagram_endpoint(
+                _ResolveClient, remote_addr=(host, self.port), family=socket.AF_INET
+            )
+        except OSError as e:
+            raise RegistrarError(f"cannot reach a registrar on {host}:{self.port}: {e}") from None
         try:
             transport.sendto(encode_packet(MessageResolveRoutes(node=gen.Atom(name))))
             async with asyncio.timeout(self.resolve_timeout):
