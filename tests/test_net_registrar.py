@@ -270,4 +270,3 @@ async def test_garbage_datagrams_do_not_stop_the_resolver(port: int) -> None:
             assert [r.port for r in reply.routes] == [11144]
         finally:
             transport.close()
-
