@@ -61,10 +61,8 @@ class MetaRecord:
         "id",
         "mailbox_size",
         "main",
-        "messages_in",
         "options",
         "parent_record",
-        "reason",
         "scheduled",
         "send_priority",
         "start_task",
@@ -96,8 +94,6 @@ class MetaRecord:
         self.terminate_task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] | None = None  # made when someone waits (see done)
         self._finished = False
-        self.reason: BaseException | None = None
-        self.messages_in = 0
         level = options.log_level if options.log_level != gen.LogLevel.DEFAULT else parent.log.level()
         self._log: SourceLog | None = None
         self._level = level
@@ -295,7 +291,6 @@ class MetaRecord:
         if self.state is MetaState.TERMINATED:
             return
         self.state = MetaState.TERMINATED
-        self.reason = reason
         self.main = _NO_QUEUE
         self.system = _NO_QUEUE
         if not gen.is_normal(reason):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,14 @@ _ACTIVE = _RUNNING | _WAIT
 _ALIVE = _INIT | _SLEEP | _RUNNING | _WAIT
 
 _NORMAL = MessagePriority.NORMAL
+_ASLEEP = object()  # a batch's last yield: the process sleeps, alive
+_ENDED = object()  # a batch's last yield: the process has ended
+
+
+def _ended() -> Generator[Any, Any, None]:
+    """The drain loop of a process that has ended (its own would keep it in a reference cycle)."""
+    while True:
+        yield _ENDED
 _HIGH = MessagePriority.HIGH
 
 _ASYNC_CLASSES: dict[type, bool] = {}
@@ -77,6 +85,7 @@ class ProcessRecord:
         "_trap_exit",
         "alias_set",
         "async_mode",
+        "batches",
         "behavior",
         "cb_message",
         "done",
@@ -127,6 +136,7 @@ class ProcessRecord:
         self.scheduled = False
         self.async_mode = is_async_behavior(type(behavior))
         self.cb_message: Callable[[PID, Any], Any] = behavior.handle_message
+        self.batches = self._batches()  # the drain loop, resumed once per batch
         self.task: asyncio.Task[None] | None = None
         self.done: asyncio.Future[None] = self._loop.create_future()
         # (threshold, future): woken when the main queue is down to threshold (flow control)
@@ -224,46 +234,73 @@ class ProcessRecord:
             return self.urgent.popleft() if self.urgent else self.system.popleft()
         return self.main.popleft()
 
-    def _drain(self) -> None:
-        """Handle the messages queued when the drain began (sync behaviours)."""
-        if self.state is not _SLEEP:
-            self.scheduled = False
-            return
-        self.state = running = _RUNNING
+    def _batches(self) -> Generator[Any, Any, None]:
+        """The one drain loop, for sync and async behaviours alike.
+
+        Each ``next`` handles the messages queued when it began, one at a time, and
+        yields ``_ASLEEP`` (the process sleeps, alive) or ``_ENDED`` (it has ended;
+        never resumed again). A coroutine a callback returns is yielded first: the async
+        driver awaits it and sends the result back; a sync behaviour's callbacks return
+        none. One generator per process, made at spawn and resumed per batch: making
+        and closing one per batch cost ping-pong a fifth. Raises what a callback raised.
+        """
+        running = _RUNNING
         popmain = self.main.popleft
         cb = self.cb_message
-        try:
-            for _ in range(len(self.main) + self.hi):  # what is queued now, then yield
+        while True:
+            self.state = running
+            for _ in range(len(self.main) + self.hi):  # what is queued now, then yield to the loop
                 if self.hi:
                     from_, msg = self._pop()
                     r = self._special(msg) if from_ is None else self.behavior._ergo_system(from_, msg)
                 else:
                     from_, msg = popmain()
                     r = cb(from_, msg) if from_ is not None else self._special(msg)
-                if r is not None and isinstance(r, BaseException):
-                    self.terminate(r)
-                    return
+                if r is not None:  # the common case, None, costs this one test
+                    if type(r) is CoroutineType:
+                        r = yield r
+                    if r is not None and isinstance(r, BaseException):
+                        self.terminate(r)
+                        yield _ENDED
+                        return
                 if self.state is not running:
                     if self.state is _ZOMBEE:
                         self.terminate(gen.TERMINATE_REASON_KILL)
+                    yield _ENDED
                     return
-        except Exception as e:
-            self.terminate(e, failed=True)
+            from_ = msg = r = None  # hold no message while asleep
+            self.state = _SLEEP
+            if self.drained is not None:
+                self._wake_drained()
+            yield _ASLEEP
+
+    def _drain(self) -> None:
+        """Run one batch for a sync behaviour: a loop callback, no task of its own."""
+        if self.state is not _SLEEP:
+            self.scheduled = False
             return
+        batches = self.batches
+        try:
+            r = next(batches)
+            while r is not _ASLEEP:
+                if r is _ENDED:
+                    return
+                r = next(batches)  # a plain def returned a coroutine: dropped, as Python warns
         except BaseException as e:
-            # CancelledError from fut.result(), GeneratorExit...: not a reason to wedge
-            # the process (running for ever, mailbox never drained); Ctrl-C goes on up
-            self.terminate(e, failed=True)
-            if isinstance(e, KeyboardInterrupt | SystemExit):
-                raise
+            self._fail(e)
             return
-        self.state = _SLEEP
-        if self.drained is not None:
-            self._wake_drained()
         if self.main or self.hi:
             self._loop.call_soon(self._drain)
         else:
             self.scheduled = False
+
+    def _fail(self, e: BaseException) -> None:
+        """A callback raised ``e``: the process ends with it. Not only an ``Exception``: a
+        ``CancelledError`` from ``fut.result()`` must not wedge the process (running for
+        ever, its mailbox never drained); ``KeyboardInterrupt``/``SystemExit`` go on up."""
+        self.terminate(e, failed=True)
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            raise e
 
     def wait_drained(self, threshold: int) -> asyncio.Future[None]:
         """A future done when the main queue holds at most ``threshold`` messages (or the process ends)."""
@@ -290,32 +327,15 @@ class ProcessRecord:
         self.drained = keep or None
 
     async def _drain_async(self) -> None:
-        """Handle messages while there are any (behaviours with async callbacks)."""
-        popmain = self.main.popleft
-        cb = self.cb_message
-        running = _RUNNING
+        """Run batches while there is mail, awaiting what callbacks return (async behaviours)."""
         try:
             while self.state is _SLEEP:
-                self.state = running
-                for _ in range(len(self.main) + self.hi):  # what is queued now, then yield
-                    if self.hi:
-                        from_, msg = self._pop()
-                        r = self._special(msg) if from_ is None else self.behavior._ergo_system(from_, msg)
-                    else:
-                        from_, msg = popmain()
-                        r = cb(from_, msg) if from_ is not None else self._special(msg)
-                    if type(r) is CoroutineType:
-                        r = await r
-                    if r is not None and isinstance(r, BaseException):
-                        self.terminate(r)
+                batches = self.batches
+                r = next(batches)
+                while r is not _ASLEEP:
+                    if r is _ENDED:
                         return
-                    if self.state is not running:
-                        if self.state is _ZOMBEE:
-                            self.terminate(gen.TERMINATE_REASON_KILL)
-                        return
-                self.state = _SLEEP
-                if self.drained is not None:
-                    self._wake_drained()
+                    r = batches.send(await r)
                 if not (self.main or self.hi):
                     break
                 await asyncio.sleep(0)  # fairness: let connections and other processes run
@@ -326,12 +346,8 @@ class ProcessRecord:
                     self.terminate(gen.TERMINATE_REASON_KILL)  # kill() cancelled the callback
             else:
                 self.terminate(e, failed=True)  # raised by the callback itself (fut.result())
-        except Exception as e:
-            self.terminate(e, failed=True)
         except BaseException as e:
-            self.terminate(e, failed=True)
-            if isinstance(e, KeyboardInterrupt | SystemExit):
-                raise
+            self._fail(e)
         finally:
             self.scheduled = False
             if self.task is asyncio.current_task():
@@ -373,6 +389,7 @@ class ProcessRecord:
             return
         self.state = _TERMINATED
         self.scheduled = True  # nothing schedules a terminated process again
+        self.batches = _ended()  # the running batch, if any, goes on in its driver's hands
         if not gen.is_normal(reason):  # raising a normal or shutdown reason is a normal stop
             if failed and not isinstance(reason, gen.Error):
                 self._log.failure(reason, "process terminated abnormally - %r", reason)
