@@ -50,15 +50,16 @@ _ACTIVE = _RUNNING | _WAIT
 _ALIVE = _INIT | _SLEEP | _RUNNING | _WAIT
 
 _NORMAL = MessagePriority.NORMAL
+_HIGH = MessagePriority.HIGH
 _ASLEEP = object()  # a batch's last yield: the process sleeps, alive
 _ENDED = object()  # a batch's last yield: the process has ended
 
 
 def _ended() -> Generator[Any, Any, None]:
-    """The drain loop of a process that has ended (its own would keep it in a reference cycle)."""
+    """The drain loop of a process that has ended (its own refers to the process)."""
     while True:
         yield _ENDED
-_HIGH = MessagePriority.HIGH
+
 
 _ASYNC_CLASSES: dict[type, bool] = {}
 _CALLBACKS = ("handle_message", "handle_call", "handle_event", "handle_inspect", "_ergo_system")
