@@ -48,7 +48,7 @@ def check_int(owner: object, name: str, value: object, minimum: int = 0, maximum
 
     Raises ``TypeError`` for another type, ``ValueError`` out of range; both name the field.
     """
-    if not isinstance(value, int) or isinstance(value, bool):
+    if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
         raise TypeError(f"{_where(owner, name)} must be an int, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
         bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
@@ -84,7 +84,7 @@ def check_enum(owner: object, name: str, value: object, kind: type[_E]) -> _E:
     """``value`` of field ``name``, a member of ``kind`` (an int for an ``IntEnum``/``IntFlag`` if it is
     one of its values). Raises ``TypeError`` for another type, ``ValueError`` for an int that is not
     a value of ``kind``; both name the field and list the members."""
-    if isinstance(value, kind):
+    if type(value) is kind or isinstance(value, kind):
         return value
     members = ", ".join(f"{kind.__name__}.{m.name}" for m in kind)
     if issubclass(kind, int) and isinstance(value, int) and not isinstance(value, bool):
@@ -116,7 +116,10 @@ def check_names(owner: object, name: str, value: object) -> tuple[str, ...]:
 def check_env(owner: object, name: str, value: object) -> dict[str, Any]:
     """``value`` of field ``name``, a mapping of str to anything, as a dict. Raises ``TypeError``
     for another type or a key that is not a str; both name the field."""
-    if not isinstance(value, Mapping):
+    if type(value) is dict:
+        if not value:
+            return value  # the usual case, checked at once
+    elif not isinstance(value, Mapping):
         raise TypeError(f"{_where(owner, name)} must be a dict of str to values, got {value!r}")
     for k in value:
         if not isinstance(k, str):
@@ -127,7 +130,7 @@ def check_env(owner: object, name: str, value: object) -> dict[str, Any]:
 def check_instance(owner: object, name: str, value: object, kind: type[Any], optional: bool = False) -> Any:
     """``value`` of field ``name``, an instance of ``kind`` (or ``None`` if ``optional``).
     Raises ``TypeError`` naming the field otherwise."""
-    if (value is None and optional) or isinstance(value, kind):
+    if type(value) is kind or (value is None and optional) or isinstance(value, kind):
         return value
     raise TypeError(f"{_where(owner, name)} must be a {kind.__name__}{' or None' if optional else ''}, got {value!r}")
 
