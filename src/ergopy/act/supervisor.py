@@ -30,9 +30,16 @@ As in Ergo:
   (not for ``SIMPLE_ONE_FOR_ONE``, ``PERMANENT`` or ``disable_auto_shutdown``);
   a ``significant`` child that ends without a restart ends the supervisor too.
 
-Children are stopped with an exit signal ``TERMINATE_REASON_SHUTDOWN`` from the
-supervisor (their parent, so untrappable); ``keep_order`` stops them one by one,
-each after the previous has ended.
+Children are stopped with an exit signal from the supervisor (their parent, so
+untrappable); ``keep_order`` stops them one by one, last started first, each after
+the previous has ended. As in Go, the signal carries the reason that set it off:
+siblings stopped for an ``ALL_FOR_ONE``/``REST_FOR_ONE`` restart get the failing
+child's reason, children stopped for a shutdown get the shutdown's reason
+(``disable_child`` stops with ``TERMINATE_REASON_SHUTDOWN``).
+
+An exit from the supervisor's parent (``application_stop``, ``node.stop()``,
+``send_exit`` from the parent) is handled like Go's supervisor does: it stops its
+children first, waits for their exits, and only then ends with that reason.
 """
 
 from __future__ import annotations

@@ -108,9 +108,13 @@ class Node(Protocol):
 class Process(Protocol):
     """The process a behaviour runs in: Ergo's ``gen.Process``.
 
-    Methods raise ``gen.NotAllowedError`` when the process's state forbids them,
-    and the routing errors (``ProcessUnknownError``, ``ProcessTerminatedError``,
-    ``MailboxFullError``) when the target cannot take the message.
+    Methods raise ``gen.NotAllowedError`` when the process's state forbids them.
+    ``send``/``send_pid``/``send_alias`` to a PID or alias that no longer exists is not
+    an error (Erlang's rule, the only one that holds across nodes): the message is
+    dropped and counted as a dead letter in ``node.stats()``. They raise
+    ``ProcessUnknownError`` for a name that is not registered, ``MailboxFullError``
+    when the target's mailbox is full, ``NoConnectionError`` for a target on another
+    node; ``call`` raises ``ProcessUnknownError`` for anything that is gone.
     """
 
     @property

@@ -134,7 +134,11 @@ class MetaRecord:
         return self.parent_record.env(name, default)
 
     def send(self, to: gen.SendTarget, message: Any) -> None:
-        """Send with the parent's PID as ``from`` (allowed until the node stops)."""
+        """Send with the parent's PID as ``from`` (allowed until the node stops).
+
+        A PID or alias that is gone is a dead letter, not an error; raises what
+        ``Node.send`` raises (an unregistered name, a full mailbox, another node).
+        """
         self._node.route(self.parent_record.pid, to, message, self.send_priority)
 
     def send_with_priority(self, to: gen.SendTarget, message: Any, priority: MessagePriority) -> None:

@@ -701,7 +701,10 @@ class Node:
            (WebSocket connections close with 1001 and send their ``MessageDisconnect``);
         2. processes get to handle what is in their mailboxes;
         3. every process gets an exit signal with ``TERMINATE_REASON_SHUTDOWN`` from
-           its parent (untrappable), and those still alive after ``stop_timeout`` are killed.
+           its parent (untrappable), except that a supervisor's children are left to
+           the supervisor, which stops them in its own order first (top down, as Go's);
+           those still alive after ``stop_timeout`` are killed. It returns once every
+           process has finished, an ``async def terminate`` included.
 
         Called from inside one of this node's processes or meta-processes, it starts the
         stop and returns at once: the caller is among what the stop ends, so waiting for

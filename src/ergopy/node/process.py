@@ -6,7 +6,8 @@ the messages that were queued when it began, one at a time, then yields to the
 loop. Behaviours whose callbacks are all plain ``def`` are drained by that
 callback directly, with no task of their own; a behaviour with any ``async def``
 callback gets a task per busy period, so an awaiting callback holds its process
-(it handles no other message meanwhile) without blocking the node.
+(it handles no other message meanwhile) without blocking the node. Both run the
+same loop (``_batches``, a generator: the async driver awaits what it yields).
 """
 
 from __future__ import annotations
