@@ -458,7 +458,8 @@ class _GoType:
     names a registered type (so caches change it).
     """
 
-    __slots__ = ("dec", "dec_any", "elem", "enc", "has_reg", "key", "kind", "length", "name", "prefix", "reg")
+    __slots__ = ("dec", "dec_any", "elem", "enc", "enc_any", "has_reg", "key", "kind", "length", "name", "prefix",
+                 "reg")
 
     def __init__(self, name: str, kind: int, prefix: bytes, enc: _Enc, dec: _Dec, dec_any: _Dec | None = None,
                  *, has_reg: bool = False) -> None:
@@ -473,6 +474,7 @@ class _GoType:
         self.key: _GoType | None = None
         self.length = 0
         self.reg: _Registered | None = None
+        self.enc_any: _Enc | None = None  # a registered struct's generated header+body encoder
 
     def __repr__(self) -> str:
         return f"<Go type {self.name}>"
@@ -1067,6 +1069,7 @@ class _Registered:
 
 
 _REG_BY_NAME: dict[str, _Registered] = {}
+_REG_BY_RAW: dict[bytes, _Registered] = {}
 _REG_BY_CLS: dict[type, _Registered] = {}
 
 _WIDTHS: dict[type, _GoType] = {
@@ -1184,20 +1187,58 @@ def _reg_prefix(name: str) -> bytes:
 
 
 def _make_struct(name: str, cls: type, fields: list[tuple[str, _GoType]], by_keyword: bool) -> _GoType:
-    """A struct's body encoder and decoder, generated once at registration (one call per field)."""
+    """A struct's body encoder and decoder, generated once at registration.
+
+    Strings and runs of numeric fields are written inline (a run of numbers is one
+    ``struct`` call); other fields call their type's encoder/decoder.
+    """
     attrs = [a for a, _ in fields]
     for a in attrs:
         if not a.isidentifier():
             raise ValueError(f"field name {a!r} is not an identifier")
     ns: dict[str, Any] = {"cls": cls, "name": name, "fields": fields, "field_error": _field_error,
-                          "build_error": _build_error, "DecodeError": DecodeError}
+                          "build_error": _build_error, "DecodeError": DecodeError, "EncodeError": EncodeError,
+                          "H": _H.pack}
     enc_lines = ["def enc(buf, v, c):", "    try:"]
     dec_lines = ["def dec(data, off, c):"]
-    for i, (a, t) in enumerate(fields):
-        ns[f"e{i}"] = t.enc
-        ns[f"d{i}"] = t.dec
-        enc_lines.append(f"        e{i}(buf, v.{a}, c)")
-        dec_lines.append(f"    v{i}, off = d{i}(data, off, c)")
+    i = 0
+    while i < len(fields):
+        a, t = fields[i]
+        if t in _NUM_FMT:  # a run of numbers: one struct.pack / unpack_from
+            j = i
+            while j < len(fields) and fields[j][1] in _NUM_FMT:
+                j += 1
+            st_ = struct.Struct(">" + "".join(_NUM_FMT[fields[k][1]] for k in range(i, j)))
+            ns[f"P{i}"], ns[f"U{i}"] = st_.pack, st_.unpack_from
+            enc_lines.append(f"        buf += P{i}({', '.join(f'v.{fields[k][0]}' for k in range(i, j))})")
+            targets = "".join(f"v{k}, " for k in range(i, j))
+            dec_lines.append(f"    {targets}= U{i}(data, off)")
+            dec_lines.append(f"    off += {st_.size}")
+            i = j
+            continue
+        if t is _T_STRING:
+            enc_lines += [
+                f"        b = v.{a}.encode('utf-8', 'surrogateescape')",
+                f"        if len(b) > {_MAX_STRING}:",
+                f"            raise EncodeError(f'string too long: {{len(b)}} bytes (max {_MAX_STRING})')",
+                "        buf += H(len(b))",
+                "        buf += b",
+            ]
+            dec_lines += [
+                "    n = (data[off] << 8) | data[off + 1]",
+                "    off += 2",
+                "    end = off + n",
+                "    if end > len(data):",
+                "        raise DecodeError(f'string of {n} bytes runs past the end of the data')",
+                f"    v{i} = data[off:end].decode('utf-8', 'surrogateescape')",
+                "    off = end",
+            ]
+        else:
+            ns[f"e{i}"] = t.enc
+            ns[f"d{i}"] = t.dec
+            enc_lines.append(f"        e{i}(buf, v.{a}, c)")
+            dec_lines.append(f"    v{i}, off = d{i}(data, off, c)")
+        i += 1
     enc_lines += ["        pass", "    except Exception as e:",
                   "        raise field_error(name, v, fields, e) from None"]
     if by_keyword:
@@ -1206,9 +1247,22 @@ def _make_struct(name: str, cls: type, fields: list[tuple[str, _GoType]], by_key
         args = ", ".join(f"v{i}" for i in range(len(attrs)))
     dec_lines += ["    try:", f"        return cls({args}), off", "    except Exception as e:",
                   "        raise build_error(name, cls, e) from None"]
+    # the any-slot encoder: the same body after the 0x83 header (one call less per message)
+    any_lines = ["def enc_any(buf, v, c):",
+                 "    buf += prefix if c is None else c._type_hdr.get(name, prefix)", *enc_lines[1:]]
+    ns["prefix"] = _reg_prefix(name)
     exec("\n".join(enc_lines), ns)  # generated from identifiers checked above
     exec("\n".join(dec_lines), ns)
-    return _GoType(name, _K_REG, b"", ns["enc"], ns["dec"], has_reg=True)
+    exec("\n".join(any_lines), ns)
+    t = _GoType(name, _K_REG, b"", ns["enc"], ns["dec"], has_reg=True)
+    t.enc_any = ns["enc_any"]
+    return t
+
+
+_NUM_FMT: dict[_GoType, str] = {
+    _T_INT8: "b", _T_INT16: "h", _T_INT32: "i", _T_INT64: "q", _T_INT: "q", _T_UINT8: "B", _T_UINT16: "H",
+    _T_UINT32: "I", _T_UINT64: "Q", _T_UINT: "Q", _T_FLOAT32: "f", _T_FLOAT64: "d",
+}
 
 
 def _build_error(name: str, cls: type, e: Exception) -> DecodeError:
@@ -1312,8 +1366,9 @@ def _register(go_name: str, cls: type, fields: Sequence[tuple[str, Any]] | None,
     reg = _Registered(go_name, cls, t, field_list)
     t.reg = reg
     _REG_BY_NAME[go_name] = reg
+    _REG_BY_RAW[go_name.encode()] = reg
     _REG_BY_CLS[cls] = reg
-    _ANY_ENC[cls] = _registered_any(t)
+    _ANY_ENC[cls] = t.enc_any or _registered_any(t)
 
 
 def _registered_any(t: _GoType) -> _Enc:
@@ -1684,6 +1739,12 @@ def _top_fold(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
 
 
 def _top_reg(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
+    n = (data[off] << 8) | data[off + 1]
+    if n <= _MAX_TYPE_NAME:  # fast path: a name we know, looked up by its bytes
+        end = off + 2 + n
+        r = _REG_BY_RAW.get(data[off + 2:end])
+        if r is not None and end <= len(data):
+            return r.go_type.dec(data, end, c)
     r, off = _read_reg(data, off, c)
     return r.go_type.dec(data, off, c)
 
@@ -1730,7 +1791,14 @@ def decode(data: bytes | bytearray | memoryview, caches: DecodeCaches | None = N
 
     Raises DecodeError if ``data`` is not exactly one valid EDF value.
     """
-    v, end = decode_from(data, 0, caches)
+    if type(data) is not bytes:
+        data = bytes(data)
+    try:
+        v, end = _TOP_DEC[data[0]](data, 1, caches)
+    except DecodeError:
+        raise
+    except _DECODE_FAILURES as e:
+        raise DecodeError(_decode_reason(e)) from None
     if end != len(data):
         raise DecodeError(f"{len(data) - end} bytes left after the value")
     return v
@@ -1759,16 +1827,13 @@ def encode_into(buf: bytearray, value: Any, caches: EncodeCaches | None = None) 
     if value is None:
         raise EncodeError("nothing to encode (a bare nil cannot be encoded)")
     mark = len(buf)
-    f = _ANY_ENC.get(type(value))
     try:
-        if f is None:
-            f = _resolve_any(type(value))
+        f = _ANY_ENC.get(type(value)) or _resolve_any(type(value))
         f(buf, value, caches)
     except EncodeError:
         del buf[mark:]
         raise
-    except (struct.error, OverflowError, AttributeError, TypeError, ValueError, UnicodeEncodeError,
-            RecursionError) as e:
+    except _ENCODE_FAILURES as e:
         del buf[mark:]
         raise EncodeError(f"cannot encode {type(value).__qualname__}: {_reason(e)}") from None
 
@@ -1778,6 +1843,18 @@ def encode(value: Any, caches: EncodeCaches | None = None) -> bytes:
 
     Raises EncodeError as :func:`encode_into`.
     """
+    if value is None:
+        raise EncodeError("nothing to encode (a bare nil cannot be encoded)")
     buf = bytearray()
-    encode_into(buf, value, caches)
+    try:
+        f = _ANY_ENC.get(type(value)) or _resolve_any(type(value))
+        f(buf, value, caches)
+    except EncodeError:
+        raise
+    except _ENCODE_FAILURES as e:
+        raise EncodeError(f"cannot encode {type(value).__qualname__}: {_reason(e)}") from None
     return bytes(buf)
+
+
+_ENCODE_FAILURES = (struct.error, OverflowError, AttributeError, TypeError, ValueError, UnicodeEncodeError,
+                    RecursionError)
