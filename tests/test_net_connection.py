@@ -307,3 +307,124 @@ async def _garbage_on_a_link(data: bytes) -> None:
 )
 def test_fuzzed_frames_on_a_link_never_crash_or_hang(data: bytes) -> None:
     asyncio.run(_garbage_on_a_link(data))
+
+
+# ---- a silent partition, for real: two network namespaces joined by a veth pair ----------------
+
+_PARTITION_NODE = r"""
+import asyncio, sys, time
+from ergopy.net import connection, handshake
+from ergopy.net.types import NetworkFlags
+
+role, bound = sys.argv[1], float(sys.argv[2])
+
+
+class Seam:
+    def __init__(self):
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def frame_received(self, conn, frame):
+        pass
+
+    def connection_lost(self, conn, reason):
+        if not self.lost.done():
+            self.lost.set_result(time.monotonic())
+
+
+async def line():
+    return (await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)).strip()
+
+
+async def main():
+    await line()  # the veth is up
+    seam = Seam()
+    opts = handshake.Options(name=role + "@h", cookie="c", creation=1, flags=NetworkFlags.default())
+    endpoint = connection.Endpoint(opts, seam, liveness=bound)
+    if role == "a":
+        await endpoint.listen("10.200.0.2", 11144)
+        print("listening", flush=True)
+        await line()  # until the test is done
+        return
+    conn = await endpoint.connect("10.200.0.2", 11144, "a@h")
+    print("connected", len(conn.links), flush=True)
+    await line()  # the link is about to be cut
+    cut = time.monotonic()
+    lost = await asyncio.wait_for(seam.lost, 30)
+    print("lost", round(lost - cut, 3), flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+def _netns_available() -> bool:
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("unshare", "nsenter", "ip")):
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _netns_available(), reason="needs root and network namespaces (unshare, nsenter, ip)")
+def test_silent_partition_is_detected_within_the_liveness_bound() -> None:
+    """Each node runs in its own network namespace (no route to anything else); the
+    acceptor's end of the veth goes down, so the dialer's packets vanish silently: no
+    FIN, no RST, no ICMP. With a 4 s bound the dialer must report the loss in about 4 s
+    (Go's keepalive alone would take minutes)."""
+    import subprocess
+    import sys
+    import time
+
+    bound = 4.0
+
+    def node(role: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            ["unshare", "-n", sys.executable, "-c", _PARTITION_NODE, role, str(bound)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def sh(*cmd: str) -> None:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+
+    def say(p: subprocess.Popen[str], text: str) -> None:
+        assert p.stdin is not None
+        p.stdin.write(text + "\n")
+        p.stdin.flush()
+
+    def hear(p: subprocess.Popen[str]) -> str:
+        assert p.stdout is not None
+        return p.stdout.readline().strip()  # each node answers within seconds or exits
+
+    a, d = node("a"), node("d")
+    try:
+        sh("ip", "link", "add", "vd", "netns", str(d.pid), "type", "veth", "peer", "name", "va", "netns", str(a.pid))
+        for pid, dev, addr in ((d.pid, "vd", "10.200.0.1/24"), (a.pid, "va", "10.200.0.2/24")):
+            sh("nsenter", "-t", str(pid), "-n", "ip", "addr", "add", addr, "dev", dev)
+            sh("nsenter", "-t", str(pid), "-n", "ip", "link", "set", dev, "up")
+        say(a, "go")
+        assert hear(a) == "listening"
+        say(d, "go")
+        assert hear(d) == "connected 3"
+        say(d, "cut")
+        start = time.monotonic()
+        sh("nsenter", "-t", str(a.pid), "-n", "ip", "link", "set", "va", "down")
+        verdict = hear(d)
+        assert verdict.startswith("lost "), verdict
+        detected = float(verdict.split()[1])
+        assert bound - 1 <= detected <= bound + 2, detected
+        assert time.monotonic() - start < bound + 3
+    finally:
+        for p in (a, d):
+            if p.stdin is not None:
+                p.stdin.close()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+            if p.stdout is not None:
+                p.stdout.close()
