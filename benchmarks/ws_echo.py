@@ -36,7 +36,7 @@ load clients holding them) and the server's RSS growth per connection is printed
 20,000 needs that many file descriptors in one process: when the hard RLIMIT_NOFILE
 is lower, the largest count that fits is used, and said.
 
-    python benchmarks/ws_echo.py            # full run (about 4 minutes)
+    python benchmarks/ws_echo.py            # full run (about 3.5 minutes on an otherwise idle machine)
     python benchmarks/ws_echo.py --quick    # every server and workload briefly, for CI
 """
 
@@ -346,11 +346,18 @@ class Bench:
     def __init__(self, args: argparse.Namespace, built: dict[str, go_build.Built]) -> None:
         self.args = args
         self.built = built
+        self._sources = 0
         self.server_cpu: int | None = args.server_cpu
         self.client_cpu: int | None = args.client_cpu
         cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         if args.server_cpu not in cpus or args.client_cpu not in cpus or args.server_cpu == args.client_cpu:
             self.server_cpu = self.client_cpu = None  # not enough cores to pin: say so in the header
+
+    def source_ip(self) -> str:
+        """A fresh loopback source address per client: each has its own ephemeral ports, so
+        20,000 idle connections and the TIME_WAIT left by earlier runs never exhaust them."""
+        self._sources += 1
+        return f"127.0.{1 + self._sources // 250}.{2 + self._sources % 250}"
 
     @property
     def loadclient(self) -> str:
@@ -370,8 +377,8 @@ class Bench:
                 return "not available: picows is not installed (pip install -e '.[bench]')"
         return None
 
-    def start_server(self, server: str) -> tuple[subprocess.Popen[bytes], int]:
-        """Start ``server`` pinned to the server core; returns the process and its port.
+    def start_server(self, server: str, pin: bool = True) -> tuple[subprocess.Popen[bytes], int]:
+        """Start ``server`` (pinned to the server core unless ``pin`` is false); returns it and its port.
 
         Raises RuntimeError when it does not print its port within 30 s.
         """
@@ -382,7 +389,7 @@ class Bench:
                 cmd += ["-workers", str(self.args.workers)]
         else:
             cmd = [sys.executable, __file__, "--serve", server, "--workers", str(self.args.workers)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pin(self.server_cpu))
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pin(self.server_cpu if pin else None))
         lines = _Lines(proc)
         try:
             while not (line := lines.readline(30)).isdigit():
@@ -405,6 +412,7 @@ class Bench:
             f"-warmup={warmup}",
             f"-duration={seconds}",
             f"-deadline={seconds + warmup + 90}",
+            f"-src={self.source_ip()}",
         ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_pin(self.client_cpu))
         lines = _Lines(proc)
@@ -445,7 +453,8 @@ class Bench:
         }
 
     def hold_idle(self, port: int, n: int) -> list[subprocess.Popen[bytes]]:
-        """Open ``n`` idle connections (Go load clients of at most 10,000 each); returns the holders.
+        """Open ``n`` idle connections (Go load clients of at most 10,000 each, not pinned: memory
+        is not a timing, and connecting 20,000 goes faster on whichever core is free); returns them.
 
         Raises RuntimeError when a client cannot open its share.
         """
@@ -455,9 +464,8 @@ class Bench:
             while left > 0:
                 k = min(left, 10_000)
                 cmd = [self.loadclient, f"-url=ws://127.0.0.1:{port}/ws", "-idle", f"-conns={k}", "-dial=100"]
-                cmd += ["-hold=300", "-deadline=330"]
-                p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     preexec_fn=_pin(self.client_cpu))  # fmt: skip
+                cmd += ["-hold=300", "-deadline=330", f"-src={self.source_ip()}"]
+                p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 holders.append(p)
                 lines = _Lines(p)
                 while (line := lines.readline(180)) != "ready":
@@ -508,7 +516,7 @@ def idle_memory(bench: Bench, server: str, counts: Sequence[int]) -> dict[int, f
 
     Raises RuntimeError when the server or a holder fails.
     """
-    proc, port = bench.start_server(server)
+    proc, port = bench.start_server(server, pin=False)
     holders: list[subprocess.Popen[bytes]] = []
     out: dict[int, float] = {}
     try:
@@ -604,8 +612,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--serve", choices=[s for s in SERVERS if s not in GO_SERVERS], help=argparse.SUPPRESS)
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
-    ap.add_argument("--seconds", type=float, default=1.5, help="measuring window per run (default 1.5)")
-    ap.add_argument("--warmup", type=float, default=0.5, help="load before each window (default 0.5)")
+    ap.add_argument("--seconds", type=float, default=1.2, help="measuring window per run (default 1.2)")
+    ap.add_argument("--warmup", type=float, default=0.4, help="load before each window (default 0.4)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds, medians kept (default 3)")
     ap.add_argument("--workers", type=int, default=4, help="echo workers in the pool (default 4)")
     ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of " + ", ".join(SERVERS))

@@ -54,6 +54,7 @@ type options struct {
 	hold     time.Duration
 	dial     int
 	deadline time.Duration
+	src      string
 }
 
 // latency histogram: 1 µs buckets below 10 ms, 100 µs buckets up to 10 s
@@ -348,12 +349,16 @@ func dialAll(o options, u *url.URL) ([]*conn, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	dialer := net.Dialer{Timeout: 10 * time.Second}
+	if o.src != "" {
+		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.src)}
+	}
 	for i := range conns {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			c, err := net.DialTimeout("tcp", u.Host, 10*time.Second)
+			c, err := dialer.Dial("tcp", u.Host)
 			if err == nil {
 				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 				var r *bufio.Reader
@@ -419,9 +424,14 @@ func main() {
 	flag.Float64Var(&hold, "hold", 120, "with -idle: the longest hold, seconds")
 	flag.IntVar(&o.dial, "dial", 200, "connections dialed at once")
 	flag.Float64Var(&deadline, "deadline", 300, "the program exits after this many seconds whatever happens")
+	flag.StringVar(&o.src, "src", "", "local IP to dial from, e.g. 127.0.0.2 (each has its own ephemeral ports)")
 	procs := flag.Int("procs", 1, "GOMAXPROCS")
 	flag.Parse()
 	runtime.GOMAXPROCS(*procs)
+	if o.src != "" && net.ParseIP(o.src) == nil {
+		fmt.Fprintln(os.Stderr, "loadclient: -src must be an IP address")
+		os.Exit(2)
+	}
 	o.warmup = time.Duration(warmup * float64(time.Second))
 	o.duration = time.Duration(duration * float64(time.Second))
 	o.hold = time.Duration(hold * float64(time.Second))
