@@ -711,3 +711,22 @@ def test_mutated_vectors_raise_only_decode_error(seed: bytes, flips: list[tuple[
     data = data[: max(1, len(data) - cut % 4)] if cut % 3 == 0 else data
     _decode_or_refuse(bytes(data), None)
     _decode_or_refuse(bytes(data), DEC_CACHES)
+
+
+def test_value_the_peer_cannot_decode_fails_at_encode() -> None:
+    peer = [n for n in edf.registered_types() if n != "#main/Chat"]
+    c = edf.EncodeCaches.for_node(NODE, peer_types=peer)
+    for value in (CHAT, [CHAT], net.Slice(Chat, [CHAT]), net.Map(str, Chat, {})):
+        with pytest.raises(edf.EncodeError, match="#main/Chat"):
+            edf.encode(value, c)
+    # a Chat nested in a field is written inline, without its name: the peer decodes it
+    envelope = Envelope(net.Uint32(1), gen.ProcessID("a", NODE), CHAT, "")
+    ours = edf.DecodeCaches(atoms=c.atoms, types=c.types, errors=c.errors)
+    assert edf.decode(edf.encode(envelope, c), ours) == envelope
+
+
+def test_peer_types_without_our_ids_write_full_names() -> None:
+    c = edf.EncodeCaches(peer_types=["#main/Chat"])
+    assert edf.encode(CHAT, c) == edf.encode(CHAT)
+    with pytest.raises(edf.EncodeError, match="#main/Status"):
+        edf.encode(Status(1), c)

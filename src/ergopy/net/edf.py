@@ -361,12 +361,21 @@ class EncodeCaches:
     :meth:`for_node` builds the usual tables: the node's name, every registered type
     and every registered error.
 
+    ``peer_types``, when given, are the Go type names the peer can decode (the values of
+    its Introduce's type table: Go sends every type it registered). Encoding a value
+    that would write any other registered name then raises EncodeError at once, where
+    Go would drop the frame silently on the peer's side. Names of registered structs
+    nested in fields are never written (their bodies are inline), so only the names a
+    value actually writes count.
+
     Raises ValueError if a table is too long or an atom is over 255 bytes.
     """
 
-    __slots__ = ("_atom_ids", "_err_ids", "_folds", "_type_hdr", "atoms", "errors", "types")
+    __slots__ = ("_active", "_atom_ids", "_err_ids", "_folds", "_type_hdr", "atoms", "errors", "peer_types",
+                 "types")
 
-    def __init__(self, atoms: Iterable[str] = (), types: Iterable[str] = (), errors: Iterable[str] = ()) -> None:
+    def __init__(self, atoms: Iterable[str] = (), types: Iterable[str] = (), errors: Iterable[str] = (),
+                 peer_types: Iterable[str] | None = None) -> None:
         self.atoms: dict[int, Atom] = {}
         self.types: dict[int, str] = {}
         self.errors: dict[int, str] = {}
@@ -398,11 +407,29 @@ class EncodeCaches:
                 raise ValueError("too many errors for the error cache (ids 32768-65534)")
             self.errors[i] = e
             self._err_ids[e] = _H.pack(i)
+        self.peer_types: frozenset[str] | None = None if peer_types is None else frozenset(peer_types)
+        if self.peer_types is not None:
+            for name in list(self._type_hdr):
+                if name not in self.peer_types:
+                    del self._type_hdr[name]  # falls to _unknown_type, which refuses it
+            for name in self.peer_types:
+                if name not in self._type_hdr and name in _REG_BY_NAME:
+                    self._type_hdr[name] = _REG_BY_NAME[name].go_type.prefix
+        self._active = bool(self._type_hdr) or self.peer_types is not None
 
     @classmethod
-    def for_node(cls, node: str) -> EncodeCaches:
-        """Tables as Go builds them: the node name, every registered type and error text."""
-        return cls(atoms=[node], types=list(_REG_BY_NAME), errors=list(_ERR_TEXTS))
+    def for_node(cls, node: str, peer_types: Iterable[str] | None = None) -> EncodeCaches:
+        """Tables as Go builds them: the node name, every registered type and error text
+        (``peer_types`` as in the class description)."""
+        return cls(atoms=[node], types=list(_REG_BY_NAME), errors=list(_ERR_TEXTS), peer_types=peer_types)
+
+    def _unknown_type(self, name: str, prefix: bytes) -> bytes:
+        """The header for a registered name not in our table: its full name, unless the
+        peer is known not to have it."""
+        if self.peer_types is not None and name not in self.peer_types:
+            raise EncodeError(f"the peer cannot decode {name!r}: it is not registered there (Go would drop the "
+                              "message silently); register the type on the peer node")
+        return prefix
 
     def error_table(self) -> dict[int, BaseException]:
         """The error table as errors (what Introduce's ``ErrCache map[uint16]error`` holds)."""
@@ -481,7 +508,7 @@ class _GoType:
 
     def prefix_for(self, c: EncodeCaches | None) -> bytes:
         """The prefix with registered names replaced by the cache's ids."""
-        if c is None or not self.has_reg or not c._type_hdr:
+        if c is None or not self.has_reg or not c._active:
             return self.prefix
         p = c._folds.get(self)
         if p is None:
@@ -492,7 +519,7 @@ class _GoType:
 
     def _cached_prefix(self, c: EncodeCaches) -> bytes:
         if self.kind == _K_REG:
-            return c._type_hdr.get(self.name, self.prefix)
+            return c._type_hdr.get(self.name) or c._unknown_type(self.name, self.prefix)
         if self.kind == _K_SLICE:
             assert self.elem is not None
             return b"\x9d" + self.elem.prefix_for(c)
@@ -1249,7 +1276,8 @@ def _make_struct(name: str, cls: type, fields: list[tuple[str, _GoType]], by_key
                   "        raise build_error(name, cls, e) from None"]
     # the any-slot encoder: the same body after the 0x83 header (one call less per message)
     any_lines = ["def enc_any(buf, v, c):",
-                 "    buf += prefix if c is None else c._type_hdr.get(name, prefix)", *enc_lines[1:]]
+                 "    buf += prefix if c is None else (c._type_hdr.get(name) or c._unknown_type(name, prefix))",
+                 *enc_lines[1:]]
     ns["prefix"] = _reg_prefix(name)
     exec("\n".join(enc_lines), ns)  # generated from identifiers checked above
     exec("\n".join(dec_lines), ns)
@@ -1379,7 +1407,7 @@ def _registered_any(t: _GoType) -> _Enc:
         if c is None:
             buf += prefix
         else:
-            buf += c._type_hdr.get(name, prefix)
+            buf += c._type_hdr.get(name) or c._unknown_type(name, prefix)
         body(buf, v, c)
 
     return enc
