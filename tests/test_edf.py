@@ -663,6 +663,12 @@ _values = st.recursive(
         st.dictionaries(_atoms, st.integers(-(2**31), 2**31 - 1), max_size=3).map(
             lambda d: net.Map(gen.Atom, net.Int32, d)),
         st.builds(Chat, st.text(max_size=10), st.text(max_size=10), st.integers(-(2**63), 2**63 - 1)),
+        st.builds(Profile, st.text(max_size=5), st.integers(-(2**63), 2**63 - 1), st.floats(),
+                  st.booleans(), st.integers(0, 255), st.none() | st.lists(st.text(max_size=3), max_size=3),
+                  st.none() | st.dictionaries(st.text(max_size=3), inner, max_size=3), _ids.filter(
+                      lambda x: isinstance(x, gen.PID)), st.binary(max_size=5), st.datetimes(timezones=st.just(UTC)),
+                  st.none() | st.text(max_size=5).map(edf.RemoteError), inner, st.integers(-(2**15), 2**15 - 1).map(
+                      Status), st.lists(_atoms, min_size=2, max_size=2)),
     ),
     max_leaves=20,
 )
@@ -730,3 +736,16 @@ def test_peer_types_without_our_ids_write_full_names() -> None:
     assert edf.encode(CHAT, c) == edf.encode(CHAT)
     with pytest.raises(edf.EncodeError, match="#main/Status"):
         edf.encode(Status(1), c)
+
+
+def test_field_types_that_cannot_be_resolved_are_a_clear_error() -> None:
+    @dataclasses.dataclass
+    class Inner:
+        a: str
+
+    @dataclasses.dataclass
+    class Outer:
+        inner: Inner
+
+    with pytest.raises(edf.EncodeError, match="fields="):
+        net.register("#example.com/x/Outer")(Outer)

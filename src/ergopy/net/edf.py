@@ -1380,7 +1380,11 @@ def _register(go_name: str, cls: type, fields: Sequence[tuple[str, Any]] | None,
         t = _named_map(go_name, cls, k, v)
     elif fields is not None or dataclasses.is_dataclass(cls):
         if fields is None:
-            hints = get_type_hints(cls, include_extras=True)
+            try:
+                hints = get_type_hints(cls, include_extras=True)
+            except NameError as e:
+                raise EncodeError(f"cannot resolve the field types of {cls.__qualname__} ({e}): define the types "
+                                  "it names at module level, or give fields=[(name, type), ...]") from None
             field_list = [(f.name, _field_type(hints[f.name])) for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
             t = _make_struct(go_name, cls, field_list, by_keyword=False)
         else:
