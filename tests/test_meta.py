@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -486,3 +487,65 @@ async def test_a_start_that_terminate_does_not_wake_is_cancelled_and_stop_stays_
         await node.stop()
     assert await receive(mq) == ("terminate", gen.TERMINATE_REASON_SHUTDOWN)
     assert await receive(mq) == "cancelled"
+
+
+# ---- robustness (issue 9 §4/§5) ----------------------------------------------------------------------
+
+
+def cancelled_result(m: Meta) -> None:
+    """What ``fut.result()`` of a cancelled future does: raise ``CancelledError``."""
+    fut = asyncio.get_running_loop().create_future()
+    fut.cancel()
+    fut.result()
+
+
+class AsyncMeta(Meta):
+    async def handle_message(self, from_: gen.PID, message: Any) -> Any:  # type: ignore[override]
+        await asyncio.sleep(0)
+        return super().handle_message(from_, message)
+
+
+@pytest.mark.parametrize("behavior", [Meta, AsyncMeta])
+async def test_a_meta_handler_raising_cancelled_error_terminates_the_meta_process(
+    node: ergopy.Node, behavior: type[Meta]
+) -> None:
+    """A sync handler raising a BaseException that is not an Exception left the meta-process
+    RUNNING with its mailbox never drained; an async one ended as if killed."""
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    _pid, _q, alias = await spawn_meta(node, behavior(mq))
+    assert await receive(mq) == "started"
+    node.send(alias, cancelled_result)
+    kind, reason = await receive(mq)
+    assert kind == "terminated" and isinstance(reason, asyncio.CancelledError)
+    with pytest.raises(gen.MetaUnknownError):
+        node.meta_info(alias)
+
+
+@pytest.mark.parametrize("reason", [gen.TERMINATE_REASON_NORMAL, gen.TERMINATE_REASON_SHUTDOWN])
+async def test_a_meta_handler_raising_a_normal_reason_stops_quietly(
+    node: ergopy.Node, caplog: pytest.LogCaptureFixture, reason: BaseException
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ergopy")
+    _pid, _q, alias, meta = await started(node)
+
+    def stop(m: Meta) -> None:
+        raise reason
+
+    node.send(alias, stop)
+    assert await receive(meta.queue) == ("terminated", reason)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_meta_handle_call_returning_normal_stops_without_replying(node: ergopy.Node) -> None:
+    """As for a process (Go's ``return nil, gen.TerminateReasonNormal``): no reply, a stop."""
+
+    class Quitter(Meta):
+        def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+            return gen.TERMINATE_REASON_NORMAL
+
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    _pid, _q, alias = await spawn_meta(node, Quitter(mq))
+    assert await receive(mq) == "started"
+    with pytest.raises(gen.TimeoutError):
+        await node.call(alias, "bye", timeout=0.3)
+    assert await receive(mq) == ("terminated", gen.TERMINATE_REASON_NORMAL)

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from .node import Node
 
 
+ASLEEP = object()
+"""A drain batch's last yield: the process or meta-process sleeps, alive."""
+ENDED = object()
+"""A drain batch's last yield: the process or meta-process has ended."""
+
+
 class Request:
     """A ``call``: reply to ``ref`` with what ``handle_call`` returns."""
 

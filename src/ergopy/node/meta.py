@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
+from collections.abc import Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ class MetaRecord:
         "_loop",
         "_node",
         "async_mode",
+        "batches",
         "behavior",
         "handler_task",
         "id",
@@ -88,6 +90,7 @@ class MetaRecord:
         self.mailbox_size = options.mailbox_size
         self.scheduled = False
         self.async_mode = _is_async_meta(type(behavior))
+        self.batches: Generator[Any, Any, None] | None = None  # the drain loop, made on first mail
         self.send_priority = options.send_priority
         self.start_task: asyncio.Task[None] | None = None
         self.handler_task: asyncio.Task[None] | None = None
@@ -222,63 +225,93 @@ class MetaRecord:
         else:
             self._loop.call_soon(self._drain)
 
-    def _pop(self) -> tuple[Any, Any]:
-        return self.system.popleft() if self.system else self.main.popleft()
+    def _batches(self) -> Generator[Any, Any, None]:
+        """The one drain loop, for sync and async meta-processes alike (as ``ProcessRecord``'s).
+
+        Each ``next`` handles the messages queued when it began, system queue first,
+        and yields ``ASLEEP`` or ``ENDED``; a coroutine a callback returns is yielded
+        first, for the async driver to await. Made on first use and dropped at the end:
+        an idle connection never has one.
+        """
+        running = MetaState.RUNNING
+        handle = self.behavior.handle_message
+        while True:
+            self.state = running
+            for _ in range(len(self.main) + len(self.system)):
+                from_, msg = self.system.popleft() if self.system else self.main.popleft()
+                r = self._special(msg) if from_ is None else handle(from_, msg)
+                if r is not None:
+                    if type(r) is CoroutineType:
+                        r = yield r
+                    if r is not None and isinstance(r, BaseException):
+                        self.terminate(r)
+                        yield mailbox.ENDED
+                        return
+                if self.state is not running:  # terminated meanwhile
+                    yield mailbox.ENDED
+                    return
+            from_ = msg = r = None  # hold no message while asleep
+            self.state = MetaState.SLEEP
+            yield mailbox.ASLEEP
 
     def _drain(self) -> None:
+        """Run one batch for a sync meta-process: a loop callback, no task of its own."""
         if self.state is MetaState.TERMINATED:
             return
-        self.state = MetaState.RUNNING
-        n = len(self.main) + len(self.system)
+        batches = self.batches
+        if batches is None:
+            batches = self.batches = self._batches()
         try:
-            while n:
-                n -= 1
-                from_, msg = self._pop()
-                r = self._special(msg) if from_ is None else self.behavior.handle_message(from_, msg)
-                if r is not None and isinstance(r, BaseException):
-                    self.terminate(r)
+            r = next(batches)
+            while r is not mailbox.ASLEEP:
+                if r is mailbox.ENDED:
                     return
-                if self.state is MetaState.TERMINATED:
-                    return
-        except Exception as e:
-            self.log.failure(e, "meta-process handler raised: %r", e)
-            self.terminate(e)
+                r = next(batches)  # a plain def returned a coroutine: dropped, as Python warns
+        except BaseException as e:
+            self._fail(e)
             return
-        self.state = MetaState.SLEEP
         if self.main or self.system:
             self._loop.call_soon(self._drain)
         else:
             self.scheduled = False
 
     async def _drain_async(self) -> None:
+        """Run batches while there is mail, awaiting what callbacks return (async meta-processes)."""
         try:
             while self.state is MetaState.SLEEP:
-                self.state = MetaState.RUNNING
-                n = len(self.main) + len(self.system)
-                while n:
-                    n -= 1
-                    from_, msg = self._pop()
-                    r = self._special(msg) if from_ is None else self.behavior.handle_message(from_, msg)
-                    if type(r) is CoroutineType:
-                        r = await r
-                    if r is not None and isinstance(r, BaseException):
-                        self.terminate(r)
+                batches = self.batches
+                if batches is None:
+                    batches = self.batches = self._batches()
+                r = next(batches)
+                while r is not mailbox.ASLEEP:
+                    if r is mailbox.ENDED:
                         return
-                    if self.state is MetaState.TERMINATED:
-                        return
-                self.state = MetaState.SLEEP
+                    r = batches.send(await r)
                 if not (self.main or self.system):
                     break
                 await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            if self.state is not MetaState.TERMINATED:
-                self.terminate(gen.TERMINATE_REASON_KILL)
-        except Exception as e:
-            self.log.failure(e, "meta-process handler raised: %r", e)
-            self.terminate(e)
+        except asyncio.CancelledError as e:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                if self.state is not MetaState.TERMINATED:
+                    self.terminate(gen.TERMINATE_REASON_KILL)
+            else:
+                self._fail(e)  # raised by the callback itself (fut.result())
+        except BaseException as e:
+            self._fail(e)
         finally:
             self.scheduled = False
             self._maybe_done()
+
+    def _fail(self, e: BaseException) -> None:
+        """A callback raised ``e``: the meta-process ends with it (quietly if it is a normal
+        reason). Not only an ``Exception``: a ``CancelledError`` must not wedge it;
+        ``KeyboardInterrupt``/``SystemExit`` go on up."""
+        if not gen.is_normal(e):
+            self.log.failure(e, "meta-process handler raised: %r", e)
+        self.terminate(e)
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            raise e
 
     def _special(self, item: Any) -> Any:
         t = type(item)
@@ -295,6 +328,7 @@ class MetaRecord:
         if self.state is MetaState.TERMINATED:
             return
         self.state = MetaState.TERMINATED
+        self.batches = None  # a running batch goes on in its driver's hands
         self.main = _NO_QUEUE
         self.system = _NO_QUEUE
         if not gen.is_normal(reason):

@@ -52,8 +52,8 @@ _ALIVE = _INIT | _SLEEP | _RUNNING | _WAIT
 
 _NORMAL = MessagePriority.NORMAL
 _HIGH = MessagePriority.HIGH
-_ASLEEP = object()  # a batch's last yield: the process sleeps, alive
-_ENDED = object()  # a batch's last yield: the process has ended
+_ASLEEP = mailbox.ASLEEP  # a batch's last yield: the process sleeps, alive
+_ENDED = mailbox.ENDED  # a batch's last yield: the process has ended
 
 
 def _ended() -> Generator[Any, Any, None]:
