@@ -246,7 +246,7 @@ def same(a: Any, b: Any) -> bool:
     """Equality as Go's round trip counts it: floats by bits, errors by type and text,
     times by instant, offset and nanoseconds, containers item by item."""
     if isinstance(b, BaseException) or isinstance(a, BaseException):
-        return type(a) is type(b) and edf._error_text(a) == edf._error_text(b)
+        return type(a) is type(b) and edf.error_text(a) == edf.error_text(b)
     if isinstance(b, float):
         return isinstance(a, float) and struct.pack(">d", a) == struct.pack(">d", b)
     if isinstance(b, datetime):
