@@ -512,7 +512,7 @@ def test_websocket_message_has_go_layout() -> None:
     assert data == b"\x83" + struct.pack(">H", len(name)) + name + body
     assert edf.decode(data) == m
     plain = edf.decode(edf.encode(websocket.Message(body=b"x", type=None)))
-    assert plain.type == 0 and plain.id == gen.Alias("", 0, (0, 0, 0))  # Go's zero alias; type 0 is TEXT in Go
+    assert plain.type == 0 and plain.id is None  # written as Go's zero alias; type 0 is TEXT in Go
 
 
 # --- caches -------------------------------------------------------------------------------
@@ -749,3 +749,34 @@ def test_field_types_that_cannot_be_resolved_are_a_clear_error() -> None:
 
     with pytest.raises(edf.EncodeError, match="fields="):
         net.register("#example.com/x/Outer")(Outer)
+
+
+def test_python_int_beyond_go_int_says_how_to_send_it() -> None:
+    with pytest.raises(edf.EncodeError, match="Uint64"):
+        edf.encode(2**64 - 1)
+    assert edf.decode(edf.encode(net.Uint64(2**64 - 1))) == 2**64 - 1
+
+
+def test_spawn_options_round_trip_in_go_layout() -> None:
+    from ergopy.net.types import Compression, CompressionType, Env, ProcessOptions, ProcessOptionsExtra
+
+    opts = ProcessOptionsExtra(
+        ProcessOptions(mailbox_size=10, leader=PID, env={Env("k"): "v"},
+                       compression=Compression(True, CompressionType("gzip")), send_priority=gen.MessagePriority.HIGH,
+                       fallback=gen.ProcessFallback(True, "fb", "t"), log_level=gen.LogLevel.DEBUG),
+        parent_pid=PID, parent_env={Env("a"): net.Int64(1)}, register=gen.Atom("w"), args=[1, "x"])
+    got = edf.decode(edf.encode(opts))
+    assert got == opts
+    assert type(got.process_options.send_priority) is gen.MessagePriority
+    assert type(next(iter(got.parent_env))) is Env
+    zero = edf.decode(edf.encode(ProcessOptionsExtra()))
+    assert zero.parent_pid is None and zero.args is None  # Go's zero PID, nil slice
+
+
+def test_network_flags_bits_as_go() -> None:
+    assert NetworkFlags.default().edf_marshal() == struct.pack(">Q", 0x67)
+    assert NetworkFlags(False, True).edf_marshal() == bytes(8)  # not enabled: every flag ignored
+    assert NetworkFlags.edf_unmarshal(struct.pack(">Q", 0x7F)) == NetworkFlags(*[True] * 7)
+    with pytest.raises(edf.DecodeError):
+        short = bytes.fromhex(BY_NAME["framework_network_flags_default"]["hex"])[:-12] + b"\x00\x00\x00\x04" + bytes(4)
+        edf.decode(short)

@@ -146,17 +146,25 @@ def _go_type(ann: Any) -> _GoType:
 
 
 def _nullable_ident(t: _GoType) -> _GoType:
-    """A field annotated ``X | None`` where Go's X has no nil: None writes Go's zero value."""
+    """A field annotated ``X | None`` where Go's X has no nil: None writes Go's zero value,
+    and for an identifier (PID, Alias, Ref, ProcessID, Event) the zero value reads back as None."""
     base = t.elem if t.kind == _K_REG and t.elem is not None and t.elem.kind == _K_BASIC else t
     zero = _ZEROS.get(base, _NO_ZERO)
     if zero is _NO_ZERO:
         return t
-    benc = t.enc
+    benc, bdec = t.enc, t.dec
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         benc(buf, zero if v is None else v, c)
 
-    n = _GoType(t.name, t.kind, t.prefix, enc, t.dec, t.dec_any, has_reg=t.has_reg)
+    dec = bdec
+    if base in _IDENTS:
+
+        def dec(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
+            v, off = bdec(data, off, c)
+            return (None if v == zero else v), off
+
+    n = _GoType(t.name, t.kind, t.prefix, enc, dec, t.dec_any, has_reg=t.has_reg)
     n.elem, n.key, n.length, n.reg = t.elem, t.key, t.length, t.reg
     return n
 
@@ -168,6 +176,9 @@ _ZEROS: dict[_GoType, Any] = {
     _T_INT8: 0, _T_INT16: 0, _T_INT32: 0, _T_INT64: 0, _T_INT: 0, _T_UINT8: 0, _T_UINT16: 0, _T_UINT32: 0,
     _T_UINT64: 0, _T_UINT: 0, _T_FLOAT32: 0.0, _T_FLOAT64: 0.0, _T_TIME: datetime(1, 1, 1, tzinfo=UTC),
 }
+
+
+_IDENTS = {_T_PID, _T_ALIAS, _T_REF, _T_PROCESSID, _T_EVENT}
 
 
 def _field_type(ann: Any) -> _GoType:
@@ -281,7 +292,8 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, EncodeError):
         return str(e)
     if isinstance(e, struct.error | OverflowError):
-        return f"value out of range for its Go type ({e})"
+        return (f"value out of range for its Go type ({e}); a Python int is Go's int (int64 range): "
+                "wrap it in its Go width, e.g. net.Uint64(v)")
     if isinstance(e, AttributeError):
         return f"wrong value type ({e})"
     return f"{type(e).__name__}: {e}"
