@@ -758,37 +758,41 @@ class Node:
         """Send every process a shutdown exit from its parent; wait until all have terminated.
 
         A process whose parent stops its children itself (a supervisor) is left to that
-        parent while the parent lives, so a supervision tree stops top down and in its
-        own order, as Go's does; anything still alive once its parent has gone gets its
-        exit then. Processes still alive after ``timeout`` are left to the kill phase.
+        parent, so a supervision tree stops top down and in its own order, as Go's does;
+        one still alive once its parent has ended gets its exit then. Processes still
+        alive after ``timeout`` are left to the kill phase.
         """
-        shutdown = gen.TERMINATE_REASON_SHUTDOWN
         deadline = self.loop.time() + timeout
-        sent: set[ProcessRecord] = set()
-        while True:
-            for p in list(self._procs.values()):
-                if p in sent or p.state & ProcessState.TERMINATED:
-                    continue
-                parent = self._procs.get(p.parent_pid.id)
-                if (
-                    parent is not None
-                    and parent.pid == p.parent_pid
-                    and parent.behavior._ergo_parent_exit
-                    and parent.trap_exit()
-                    and not parent.state & ProcessState.TERMINATED
-                ):
-                    continue  # its supervisor stops it
-                src = p.parent_pid
-                p.push_urgent(mailbox.Exit(src, src, shutdown, gen.MessageExitPID(src, shutdown)))
-                sent.add(p)
-            pending = [p.done for p in self._records if not p.done.done()]
-            if not pending:
-                return
+        waiting: dict[ProcessRecord, list[ProcessRecord]] = {}  # supervisor -> children left to it
+        for p in list(self._procs.values()):
+            if p.state & ProcessState.TERMINATED:
+                continue
+            parent = self._procs.get(p.parent_pid.id)
+            if (
+                parent is not None
+                and parent.pid == p.parent_pid
+                and parent.behavior._ergo_parent_exit
+                and parent.trap_exit()
+                and not parent.state & ProcessState.TERMINATED
+            ):
+                waiting.setdefault(parent, []).append(p)
+            else:
+                self._exit_from_parent(p)
+        while waiting:
             left = deadline - self.loop.time()
             if left <= 0:
-                self._log.warning("%d processes did not terminate within %s s", len(pending), timeout)
-                return
-            await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                break
+            await asyncio.wait([s.done for s in waiting], timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            for sup in [s for s in waiting if s.done.done()]:
+                for child in waiting.pop(sup):
+                    if not child.state & ProcessState.TERMINATED:
+                        self._exit_from_parent(child)  # outlived its supervisor
+        await self._wait_all([p.done for p in self._records], max(0.0, deadline - self.loop.time()), "processes")
+
+    def _exit_from_parent(self, p: ProcessRecord) -> None:
+        shutdown = gen.TERMINATE_REASON_SHUTDOWN
+        src = p.parent_pid
+        p.push_urgent(mailbox.Exit(src, src, shutdown, gen.MessageExitPID(src, shutdown)))
 
     async def wait_tree(self, pids: Iterable[PID], timeout: float) -> bool:
         """Wait until the processes ``pids`` and every descendant of theirs (children spawned
@@ -812,7 +816,7 @@ class Node:
             left = deadline - self.loop.time()
             if left <= 0:
                 return False
-            await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(pending, timeout=left)  # then look again: children spawned meanwhile
 
     async def _wait_all(self, futures: list[asyncio.Future[None]], timeout: float, what: str) -> None:
         pending = [f for f in futures if not f.done()]
