@@ -731,3 +731,29 @@ async def test_the_fast_path_is_kept_for_the_send_methods_not_overridden(node: e
     assert await receive(q) == ("via send_alias", ["send"])
     node.send(pid, "bound")
     assert await receive(q) == ["send_alias", "send_pid"]
+
+
+def test_system_exit_from_a_callback_ends_the_process_then_goes_on_up(tmp_path: Any) -> None:
+    """Only ``KeyboardInterrupt``/``SystemExit`` leave the loop, and only after the process
+    has been terminated (its ``terminate`` ran): the program exits with the code asked."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import asyncio, ergopy\n"
+        "from ergopy import act\n"
+        "class Quitter(act.Actor):\n"
+        "    def handle_message(self, from_, message):\n"
+        "        raise SystemExit(7)\n"
+        "    def terminate(self, reason):\n"
+        "        print('terminated', type(reason).__name__, flush=True)\n"
+        "async def main():\n"
+        "    node = await ergopy.start_node('quit@localhost')\n"
+        "    node.send(await node.spawn(Quitter), 'go')\n"
+        "    await asyncio.sleep(30)\n"  # never reached: SystemExit ends the program first
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 7, done.stderr
+    assert done.stdout.splitlines() == ["terminated SystemExit"]
