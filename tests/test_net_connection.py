@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -219,12 +224,12 @@ async def test_links_get_the_liveness_bound() -> None:
         sock = conn.links[0].transport.get_extra_info("socket")
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
         if hasattr(socket, "TCP_USER_TIMEOUT"):
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 20_000
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 16_000
         if hasattr(socket, "TCP_KEEPIDLE"):
             idle = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
             intvl = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
             cnt = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
-            assert idle + intvl * cnt <= 20
+            assert (idle, intvl, cnt) == (4, 4, 3)
 
 
 def test_liveness_bound_below_four_seconds_is_refused() -> None:
@@ -336,6 +341,7 @@ async def line():
 
 
 async def main():
+    print("ready", flush=True)  # running inside the new namespace
     await line()  # the veth is up
     seam = Seam()
     opts = handshake.Options(name=role + "@h", cookie="c", creation=1, flags=NetworkFlags.default())
@@ -347,8 +353,13 @@ async def main():
         return
     conn = await endpoint.connect("10.200.0.2", 11144, "a@h")
     print("connected", len(conn.links), flush=True)
-    await line()  # the link is about to be cut
+    what = await line()  # the link is about to be cut
     cut = time.monotonic()
+    if what == "cut-send":  # data in flight: the retransmission timer must give up in time too
+        from ergopy.net import enp
+        frame = enp.Frame(enp.FrameType.PID, order=1, from_id=1, to_id=2, payload=b"\x8d\x00\x00")
+        for key in (1, 2, 3):
+            conn.send(frame, key=key)
     lost = await asyncio.wait_for(seam.lost, 30)
     print("lost", round(lost - cut, 3), flush=True)
 
@@ -358,25 +369,18 @@ asyncio.run(main())
 
 
 def _netns_available() -> bool:
-    import os
-    import shutil
-    import subprocess
-
     if os.geteuid() != 0 or not all(shutil.which(t) for t in ("unshare", "nsenter", "ip")):
         return False
     return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
 
 
 @pytest.mark.skipif(not _netns_available(), reason="needs root and network namespaces (unshare, nsenter, ip)")
-def test_silent_partition_is_detected_within_the_liveness_bound() -> None:
+@pytest.mark.parametrize("traffic", ["idle", "sending"])
+def test_silent_partition_is_detected_within_the_liveness_bound(traffic: str) -> None:
     """Each node runs in its own network namespace (no route to anything else); the
     acceptor's end of the veth goes down, so the dialer's packets vanish silently: no
-    FIN, no RST, no ICMP. With a 4 s bound the dialer must report the loss in about 4 s
+    FIN, no RST, no ICMP. With a 4 s bound the dialer must report the loss within 4 s
     (Go's keepalive alone would take minutes)."""
-    import subprocess
-    import sys
-    import time
-
     bound = 4.0
 
     def node(role: str) -> subprocess.Popen[str]:
@@ -401,22 +405,26 @@ def test_silent_partition_is_detected_within_the_liveness_bound() -> None:
 
     a, d = node("a"), node("d")
     try:
+        for p in (a, d):  # never touch the host's namespace: wait until each node is in its own
+            assert hear(p) == "ready"
+            assert os.readlink(f"/proc/{p.pid}/ns/net") != os.readlink("/proc/self/ns/net")
         sh("ip", "link", "add", "vd", "netns", str(d.pid), "type", "veth", "peer", "name", "va", "netns", str(a.pid))
         for pid, dev, addr in ((d.pid, "vd", "10.200.0.1/24"), (a.pid, "va", "10.200.0.2/24")):
             sh("nsenter", "-t", str(pid), "-n", "ip", "addr", "add", addr, "dev", dev)
             sh("nsenter", "-t", str(pid), "-n", "ip", "link", "set", dev, "up")
+            sh("nsenter", "-t", str(pid), "-n", "ip", "link", "set", "lo", "up")
         say(a, "go")
         assert hear(a) == "listening"
         say(d, "go")
         assert hear(d) == "connected 3"
-        say(d, "cut")
         start = time.monotonic()
         sh("nsenter", "-t", str(a.pid), "-n", "ip", "link", "set", "va", "down")
+        say(d, "cut" if traffic == "idle" else "cut-send")
         verdict = hear(d)
         assert verdict.startswith("lost "), verdict
         detected = float(verdict.split()[1])
-        assert bound - 1 <= detected <= bound + 2, detected
-        assert time.monotonic() - start < bound + 3
+        assert bound - 2 <= detected <= bound + 0.5, detected  # the half second: process scheduling
+        assert time.monotonic() - start < bound + 2
     finally:
         for p in (a, d):
             if p.stdin is not None:
