@@ -53,13 +53,24 @@ A subclass of a width (``class Status(net.Int16)``), of ``str``, ``list[T]`` or
 A class with ``edf_marshal(self) -> bytes`` and a classmethod ``edf_unmarshal(data)``
 maps a Go type with ``MarshalEDF``/``MarshalBinary`` (written as ``uint32 length +
 bytes``). As in Go, a registered type's field types must be known when it is
-registered (register nested types first).
+registered (register nested types first). A field annotated ``X | None`` where Go's
+``X`` has no nil (a PID, an alias, a number...) writes Go's zero value for None; for an
+identifier the zero value reads back as None. A registered class's subclass is sent as
+the registered class. ``go_type_name(value)`` is the Go name a value is sent under.
+
+Errors travel as text: ``register_error`` maps a text to an exception class or object
+(``ergopy.net.types`` maps Go's framework errors onto ``gen``'s classes), and
+``error_text(e)`` is the text an exception is sent as. Errors are compared by class
+and text on the way back, as Go compares registered errors by identity and the rest
+not at all.
 
 Caches
 ------
 In the handshake each node sends id tables for atoms, type names and error texts; it
 then writes those ids instead of the texts. :class:`EncodeCaches` are ours (optional:
-writing names and texts is always valid), :class:`DecodeCaches` the peer's.
+writing names and texts is always valid), :class:`DecodeCaches` the peer's. Given the
+peer's type names (``EncodeCaches(peer_types=...)``), encoding a value the peer could
+not decode fails at once with EncodeError instead of being dropped by the peer.
 
 Limits (as Go's)
 ----------------

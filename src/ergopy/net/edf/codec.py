@@ -299,6 +299,11 @@ def encode(value: Any, caches: EncodeCaches | None = None) -> bytes:
 
     Raises EncodeError as :func:`encode_into`.
     """
+    if type(value) is str:  # the most common payload: no buffer, one concatenation
+        b = value.encode("utf-8", "surrogateescape")
+        if len(b) > _MAX_STRING:
+            raise EncodeError(f"string too long: {len(b)} bytes (max {_MAX_STRING}; Go 3.1.0 decodes at most 65533)")
+        return b"\x8d" + _H.pack(len(b)) + b
     if value is None:
         raise EncodeError("nothing to encode (a bare nil cannot be encoded)")
     buf = bytearray()
