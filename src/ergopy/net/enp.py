@@ -200,11 +200,84 @@ def default_order(frame: Frame) -> int:
     return 0
 
 
-_U64S = struct.Struct(">Q")
-_I64S = struct.Struct(">q")
-_ID3S = struct.Struct(">QQQ")
 _U16S = struct.Struct(">H")
 _LEN = struct.Struct(">I")
+_FORMAT: Final = {_U64: "Q", _U8: "B", _I64: "q", _ID3: "QQQ"}
+_SCALARS: Final = ("from_id", "to_id", "flags", "message_id", "timestamp", "code")
+
+
+class _Codec:
+    """One frame type's layout, compiled once from :data:`LAYOUTS`: one struct for the
+    fixed fields, then an optional name (or atom id), then the payload."""
+
+    __slots__ = ("fixed", "name", "parts", "pick", "type")
+
+    def __init__(self, t: FrameType, layout: tuple[str, ...]) -> None:
+        self.type = t
+        fixed = [f for f in layout if _FIELD_KIND[f] in _FORMAT]
+        self.fixed = struct.Struct(">" + "".join(_FORMAT[_FIELD_KIND[f]] for f in fixed))
+        self.name = next((_FIELD_KIND[f] for f in layout if _FIELD_KIND[f] in (_NAME, _NAME_CACHE)), None)
+        self.parts = tuple((f, _FIELD_KIND[f] == _ID3) for f in fixed)
+        # where each Frame field sits in the unpacked tuple; absent ones point past its
+        # end, at the zeros decode appends (a scalar 0, then a (0, 0, 0) triple)
+        index, where = 0, {}
+        for f in fixed:
+            where[f] = index
+            index += 3 if _FIELD_KIND[f] == _ID3 else 1
+        self.pick = tuple(where.get(f, index) for f in _SCALARS) + tuple(
+            where.get(f, index + 1) for f in ("ref_id", "alias_id")
+        )
+
+    def decode(self, data: bytes, order: int, atoms: Mapping[int, str] | None, end: int) -> Frame:
+        v = self.fixed.unpack_from(data, HEADER_SIZE) + _PAD
+        pos = HEADER_SIZE + self.fixed.size
+        name = ""
+        if self.name == _NAME:
+            n = data[pos]
+            pos += 1 + n
+            if pos > end:
+                raise FrameError(f"{self.type.name}: name runs past the frame end")
+            name = data[pos - n : pos].decode()
+        elif self.name == _NAME_CACHE:
+            (cid,) = _U16S.unpack_from(data, pos)
+            pos += 2
+            atom = atoms.get(cid) if atoms else None
+            if atom is None:
+                raise FrameError(f"{self.type.name}: unknown atom cache id {cid}")
+            name = str.__str__(atom)
+        if pos > end:
+            raise struct.error("truncated")
+        fr, to, fl, mid, ts, code, ref, alias = self.pick
+        return Frame(
+            self.type, order, v[fr], v[to], v[fl], v[mid], v[ts], v[ref : ref + 3], v[alias : alias + 3],
+            name, v[code], data[pos:end],
+        )  # fmt: skip
+
+    def encode(self, frame: Frame, atom_ids: Mapping[str, int] | None) -> bytearray:
+        args: list[int] = []
+        for attr, triple in self.parts:
+            if triple:
+                args.extend(getattr(frame, attr))
+            else:
+                args.append(getattr(frame, attr))
+        out = bytearray(HEADER_SIZE)
+        out += self.fixed.pack(*args)
+        if self.name == _NAME:
+            raw = frame.name.encode()
+            if len(raw) > 255:
+                raise FrameError(f"name longer than 255 bytes: {frame.name[:40]!r}...")
+            out.append(len(raw))
+            out += raw
+        elif self.name == _NAME_CACHE:
+            assert atom_ids is not None
+            out += _U16S.pack(atom_ids[frame.name])
+        if self.type != _T.RESPONSE_ERROR or frame.code == ResponseCode.OTHER:
+            out += frame.payload
+        return out
+
+
+_PAD: Final = (0, 0, 0, 0)
+_CODECS: Final = {int(t): _Codec(t, layout) for t, layout in LAYOUTS.items()}
 
 
 def encode_frame(frame: Frame, atom_ids: Mapping[str, int] | None = None) -> bytes:
@@ -217,40 +290,18 @@ def encode_frame(frame: Frame, atom_ids: Mapping[str, int] | None = None) -> byt
     Raises ``FrameError`` for type 200 (use :func:`compress_frame`), a name longer
     than 255 bytes, or a field that does not fit its width.
     """
-    t = _T(frame.type)
+    t = frame.type
     if t == _T.Z:
         raise FrameError("type 200 is made by compress_frame")
-    if t in _NAME_VARIANT:
-        t = _NAME_VARIANT[t]
-    if t in _CACHE_VARIANT and atom_ids and frame.name in atom_ids:
+    t = _NAME_VARIANT.get(t, t)
+    if atom_ids and t in _CACHE_VARIANT and frame.name in atom_ids:
         t = _CACHE_VARIANT[t]
-    out = bytearray(HEADER_SIZE)
     try:
-        for field in LAYOUTS[t]:
-            kind = _FIELD_KIND[field]
-            if kind == _U64:
-                out += _U64S.pack(getattr(frame, field))
-            elif kind == _U8:
-                out.append(getattr(frame, field))
-            elif kind == _ID3:
-                out += _ID3S.pack(*getattr(frame, field))
-            elif kind == _I64:
-                out += _I64S.pack(frame.timestamp)
-            elif kind == _NAME:
-                raw = frame.name.encode()
-                if len(raw) > 255:
-                    raise FrameError(f"name longer than 255 bytes: {frame.name[:40]!r}...")
-                out.append(len(raw))
-                out += raw
-            elif kind == _NAME_CACHE:
-                assert atom_ids is not None
-                out += _U16S.pack(atom_ids[frame.name])
-            elif t != _T.RESPONSE_ERROR or frame.code == ResponseCode.OTHER:
-                out += frame.payload
-    except (struct.error, ValueError, TypeError) as e:
-        if isinstance(e, FrameError):
-            raise
-        raise FrameError(f"cannot encode {t.name} frame: {e}") from e
+        out = _CODECS[t].encode(frame, atom_ids)
+    except FrameError:
+        raise
+    except (struct.error, ValueError, TypeError, KeyError) as e:
+        raise FrameError(f"cannot encode {FrameType(t).name} frame: {e}") from e
     if len(out) > 0xFFFFFFFF:
         raise FrameError("frame longer than 4 GiB")
     out[0] = MAGIC
@@ -298,64 +349,34 @@ def decode_frame(
 
     Raises ``FrameError`` on any malformed frame.
     """
+    if type(data) is not bytes:
+        data = bytes(data)
     length = parse_header(data, max_size)
     if length != len(data):
         raise FrameError(f"frame announces {length} bytes, got {len(data)}")
+    codec = _CODECS.get(data[7])
+    if codec is None:
+        if data[7] == _T.Z:
+            return _decode_z(data, atoms, max_size)
+        raise FrameError(f"unknown ENP frame type {data[7]}")
     try:
-        t = FrameType(data[7])
-    except ValueError:
-        raise FrameError(f"unknown ENP frame type {data[7]}") from None
-    if t == _T.Z:
-        return _decode_z(data, atoms, max_size)
-    view = memoryview(data)
-    values: dict[str, object] = {}
-    pos = HEADER_SIZE
-    try:
-        for field in LAYOUTS[t]:
-            kind = _FIELD_KIND[field]
-            if kind == _U64:
-                values[field] = _U64S.unpack_from(view, pos)[0]
-                pos += 8
-            elif kind == _U8:
-                values[field] = view[pos]
-                pos += 1
-            elif kind == _ID3:
-                values[field] = _ID3S.unpack_from(view, pos)
-                pos += 24
-            elif kind == _I64:
-                values[field] = _I64S.unpack_from(view, pos)[0]
-                pos += 8
-            elif kind == _NAME:
-                n = view[pos]
-                if pos + 1 + n > length:
-                    raise FrameError(f"{t.name}: name runs past the frame end")
-                values["name"] = bytes(view[pos + 1 : pos + 1 + n]).decode()
-                pos += 1 + n
-            elif kind == _NAME_CACHE:
-                (cid,) = _U16S.unpack_from(view, pos)
-                pos += 2
-                name = atoms.get(cid) if atoms else None
-                if name is None:
-                    raise FrameError(f"{t.name}: unknown atom cache id {cid}")
-                values["name"] = str.__str__(name)
-            else:
-                values["payload"] = bytes(view[pos:])
-                pos = length
+        frame = codec.decode(data, data[6], atoms, length)
     except (struct.error, IndexError):
-        raise FrameError(f"{t.name} frame truncated ({length} bytes)") from None
+        raise FrameError(f"{codec.type.name} frame truncated ({length} bytes)") from None
     except UnicodeDecodeError:
-        raise FrameError(f"{t.name}: name is not UTF-8") from None
-    if pos > length:
-        raise FrameError(f"{t.name} frame truncated ({length} bytes)")
-    frame = Frame(t, data[6], **values)  # type: ignore[arg-type]
+        raise FrameError(f"{codec.type.name}: name is not UTF-8") from None
+    t = codec.type
     if t == _T.RESPONSE_ERROR:
-        if frame.code not in ResponseCode.__members__.values():
+        if frame.code not in _CODES:
             raise FrameError(f"unknown response error code {frame.code}")
         if frame.code != ResponseCode.OTHER and frame.payload:
             raise FrameError(f"response error code {frame.code} carries a payload")
-    elif t in (_T.EXIT, *_TERMINATES, _T.ANY) and not frame.payload:
+    elif not frame.payload and t in _NEEDS_PAYLOAD:
         raise FrameError(f"{t.name} frame carries no EDF value")
     return frame
+
+
+_CODES: Final = frozenset(int(c) for c in ResponseCode)
 
 
 _TERMINATES: Final = (
@@ -368,6 +389,7 @@ _TERMINATES: Final = (
 )
 UNCOMPRESSED: Final = frozenset((_T.EXIT, _T.ANY, *_TERMINATES))
 """Types Go never compresses (exit, terminate, 199)."""
+_NEEDS_PAYLOAD: Final = UNCOMPRESSED
 
 
 def _decode_z(view: bytes | bytearray | memoryview, atoms: Mapping[int, str] | None, max_size: int) -> Frame:
