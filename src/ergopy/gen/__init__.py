@@ -11,9 +11,19 @@ from .identifiers import *  # noqa: F403
 from .identifiers import __all__ as _identifiers_all
 from .messages import *  # noqa: F403
 from .messages import __all__ as _messages_all
+from .network import *  # noqa: F403
+from .network import __all__ as _network_all
 from .options import *  # noqa: F403
 from .options import __all__ as _options_all
 from .process import *  # noqa: F403
 from .process import __all__ as _process_all
 
-__all__ = [*_application_all, *_errors_all, *_identifiers_all, *_messages_all, *_options_all, *_process_all]
+__all__ = [
+    *_application_all,
+    *_errors_all,
+    *_identifiers_all,
+    *_messages_all,
+    *_network_all,
+    *_options_all,
+    *_process_all,
+]

@@ -27,6 +27,7 @@ __all__ = [
     "NoConnectionError",
     "NodeTerminatedError",
     "NotAllowedError",
+    "ProcessIncarnationError",
     "ProcessTerminatedError",
     "ProcessUnknownError",
     "ResponseIgnoredError",
@@ -117,6 +118,11 @@ class UnregisteredError(Error):
 
 class NoConnectionError(Error):
     """No connection to the remote node (a reason in down/exit messages)."""
+
+
+class ProcessIncarnationError(Error):
+    """The PID, alias or ref belongs to a previous incarnation of its node (the node
+    restarted since: its creation differs), so it can never be reached again."""
 
 
 class ResponseIgnoredError(Error):

@@ -264,17 +264,23 @@ class NodeOptions:
 
     ``stop_timeout`` bounds each phase of ``node.stop()`` (closing meta-processes,
     letting workers handle their last messages, waiting for processes): a process
-    still alive after it is killed.
+    still alive after it is killed. ``network`` (a ``gen.NetworkOptions``) makes the
+    node reachable from other nodes; None keeps it alone.
     """
 
     env: dict[str, Any] = field(default_factory=dict)
     log_level: LogLevel = LogLevel.INFO
     stop_timeout: float = 5.0
     handle_signals: bool = False  # set by ergopy.run(): SIGINT/SIGTERM stop the node
+    network: Any = None  # a gen.NetworkOptions turns the network on (None: a node alone)
 
     def __post_init__(self) -> None:
         """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range."""
         self.env = check_env(self, "env", self.env)
+        if self.network is not None:
+            from .network import NetworkOptions
+
+            check_instance(self, "network", self.network, NetworkOptions, optional=True)
         self.log_level = check_enum(self, "log_level", self.log_level, LogLevel)
         check_seconds(self, "stop_timeout", self.stop_timeout, optional=False, positive=True)
         check_bool(self, "handle_signals", self.handle_signals)
