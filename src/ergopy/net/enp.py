@@ -565,8 +565,11 @@ class FrameReader:
         frames: list[bytes] = []
         pos = 0
         end = len(buf)
+        limit = self._max
         while end - pos >= 6:
-            length = parse_header(buf[pos : pos + 6], self._max)
+            (length,) = _LEN.unpack_from(buf, pos + 2)
+            if buf[pos] != MAGIC or buf[pos + 1] != VERSION or length < HEADER_SIZE or (limit and length > limit):
+                parse_header(buf[pos : pos + 6], limit)  # raises the precise error
             if end - pos < length:
                 break
             frames.append(bytes(buf[pos : pos + length]))
