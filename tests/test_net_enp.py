@@ -168,6 +168,15 @@ def test_response_error_codes() -> None:
     assert (ack.ref_id, ack.from_id, ack.order) == ((69473, 0, 0), 1005, 0)
 
 
+def test_response_codes_name_gos_errors() -> None:
+    assert enp.response_error(ResponseCode.PROCESS_UNKNOWN) is gen.ProcessUnknownError
+    assert enp.response_error(ResponseCode.MAILBOX_FULL) is gen.MailboxFullError
+    assert enp.response_error(ResponseCode.PROCESS_TERMINATED) is gen.ProcessTerminatedError
+    assert enp.response_error(ResponseCode.OK) is None
+    with pytest.raises(FrameError, match="code 9"):
+        enp.response_error(9)
+
+
 def test_important_send_carries_its_message_id() -> None:
     f = [enp.decode_frame(x) for s, x in FRAMES if s == "beta" and x[7] == FrameType.PID][1]  # F30
     assert f.important and f.message_id == 69473

@@ -25,6 +25,8 @@ import zlib
 from collections.abc import Mapping
 from typing import Final
 
+from ergopy import gen
+
 MAGIC: Final = 78
 VERSION: Final = 1
 HEADER_SIZE: Final = 8
@@ -87,6 +89,27 @@ class ResponseCode(enum.IntEnum):
     MAILBOX_FULL = 2
     PROCESS_TERMINATED = 3
     OTHER = 255
+
+
+def response_error(code: int) -> type[gen.Error] | None:
+    """The error a 130 frame's ``code`` stands for: None for ``OK`` and ``OTHER``
+    (that one's error is in the payload), else ``gen.ProcessUnknownError``,
+    ``gen.MailboxFullError`` or ``gen.ProcessTerminatedError``.
+
+    Raises ``FrameError`` for a code Go does not define.
+    """
+    if code not in _CODE_ERRORS:
+        raise FrameError(f"unknown response error code {code}")
+    return _CODE_ERRORS[code]
+
+
+_CODE_ERRORS: Final[dict[int, type[gen.Error] | None]] = {
+    ResponseCode.OK: None,
+    ResponseCode.PROCESS_UNKNOWN: gen.ProcessUnknownError,
+    ResponseCode.MAILBOX_FULL: gen.MailboxFullError,
+    ResponseCode.PROCESS_TERMINATED: gen.ProcessTerminatedError,
+    ResponseCode.OTHER: None,
+}
 
 
 # Body fields, in wire order. "name" is uint8 length + bytes, "name_cache" a uint16
