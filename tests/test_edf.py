@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import struct
 import time
 import tracemalloc
@@ -83,10 +84,11 @@ class Envelope:
 def _proto_types() -> None:
     """Go's proto/handshake types the vectors use: the network layer's own when it has
     them (imported first, so their registration wins), else test-local stand-ins."""
-    try:
-        import ergopy.net.proto_types  # noqa: F401
-    except ImportError:
-        pass
+    for module in ("proto_types", "handshake", "registrar"):
+        try:
+            __import__(f"ergopy.net.{module}")
+        except ImportError:
+            pass
     ids = gen.PID
     local = {
         "#ergo.services/ergo/net/proto/MessageResult": [("error", Exception | None), ("result", Any), ("ref", gen.Ref)],
@@ -780,3 +782,93 @@ def test_network_flags_bits_as_go() -> None:
     with pytest.raises(edf.DecodeError):
         short = bytes.fromhex(BY_NAME["framework_network_flags_default"]["hex"])[:-12] + b"\x00\x00\x00\x04" + bytes(4)
         edf.decode(short)
+
+
+# --- the Go transcript: every EDF value two Go nodes exchanged ---------------------------------
+
+TRANSCRIPT = (Path(__file__).parent / "data" / "ergo-wire" / "enp-transcript.md").read_text()
+
+
+@net.register("#main/Handles")
+@dataclasses.dataclass
+class Handles:
+    server: gen.PID
+    alias: gen.Alias
+    victim: gen.PID
+    victim_alias: gen.Alias
+
+
+def _transcript_caches() -> dict[str, edf.DecodeCaches]:
+    """Appendix A: each node's tables, which its peer decodes with."""
+    out = {}
+    appendix = TRANSCRIPT[TRANSCRIPT.index("## Appendix A"):TRANSCRIPT.index("## Appendix B")]
+    for block in appendix.split("### ")[1:]:
+        node = block.split("@", 1)[0]
+        atoms_line = re.search(r"AtomCache: (.*)", block)
+        errors_line = re.search(r"ErrCache: (.*)", block)
+        assert atoms_line and errors_line
+        atoms = {int(i): a for i, a in re.findall(r"(\d+)=([^,\s]+)", atoms_line.group(1))}
+        errors = {int(i): t for i, t in re.findall(r"(\d+)='([^']*)'", errors_line.group(1))}
+        types = {int(i): t for i, t in re.findall(r"^ (\d{4,5})  (#\S+)$", block, re.M)}
+        assert len(types) == 126
+        out[node] = edf.DecodeCaches(atoms=atoms, types=types, errors=errors)
+    return out
+
+
+def _transcript_payloads() -> list[tuple[str, str, bytes, str]]:
+    """(frame title, sender, EDF bytes, what Go decoded) for every frame whose dump shows its EDF."""
+    out = []
+    for m in re.finditer(r"^\*\*(F\d+) (\w+) → [^\n]*?\*\* *\n(.*?)\n```\n(.*?)```", TRANSCRIPT, re.S | re.M):
+        title, sender, block = m.group(1), m.group(2), m.group(4)
+        frame = bytearray()
+        for line in block.splitlines():
+            dump = re.match(r"^\s{0,4}\d+  ((?:[0-9a-f]{2} ?)+)$", line)
+            if dump is None:
+                break
+            frame += bytes.fromhex(dump.group(1).replace(" ", ""))
+        went = re.search(r"^Go decodes the EDF payload as: (.*)$", block, re.M)
+        top = re.search(r"^\s{1,4}(\d+)\s+EDF payload, (\d+) bytes:$", block, re.M)
+        hdr = re.search(r"length (\d+) \(EDF bytes after this (\d)-byte header\)", block)
+        if top is not None:
+            start, n = int(top.group(1)), int(top.group(2))
+        elif hdr is not None:
+            start, n = int(hdr.group(2)), int(hdr.group(1))
+        else:
+            continue
+        if len(frame) >= start + n:
+            out.append((title, sender, bytes(frame[start:start + n]), went.group(1) if went else ""))
+    return out
+
+
+TRANSCRIPT_CACHES = _transcript_caches()
+TRANSCRIPT_PAYLOADS = _transcript_payloads()
+
+
+def test_transcript_has_the_payloads_it_should() -> None:
+    assert len(TRANSCRIPT_PAYLOADS) >= 70
+    assert set(TRANSCRIPT_CACHES) == {"alpha", "beta"}
+
+
+@pytest.mark.parametrize(("title", "sender", "payload", "go_view"), TRANSCRIPT_PAYLOADS,
+                         ids=[p[0] for p in TRANSCRIPT_PAYLOADS])
+def test_transcript_payload_decodes_as_go_decoded_it(title: str, sender: str, payload: bytes, go_view: str) -> None:
+    caches = TRANSCRIPT_CACHES.get(sender)
+    value = edf.decode(payload, caches)
+    go_type, _, go_value = go_view.partition(" ")
+    if go_type == "string":
+        assert value == json.loads(go_value) or go_value.endswith("(truncated)")
+    elif go_type in ("int", "int64"):
+        assert value == int(go_value) and type(value) is (int if go_type == "int" else net.Int64)
+    elif go_type == "*errors.errorString":
+        text = re.search(r's:"(.*)"}', go_value)
+        assert isinstance(value, BaseException) and text and edf.error_text(value) == text.group(1)
+    elif go_type.startswith(("proto.", "main.", "handshake.", "registrar.")):
+        assert (edf.go_type_name(value) or "").endswith("/" + go_type.split(".", 1)[1])
+    # re-encoded with the sender's own ids, the bytes are Go's (maps aside: their order is
+    # random; a nil typed slice in an any slot decodes to None, which re-encodes as a bare nil)
+    nil_typed = re.search(r"\[\][\w.]+\(nil\)", go_view)
+    if go_type not in ("", "[]interface") and caches is not None and "map[" not in go_view and not nil_typed:
+        ours = edf.EncodeCaches(atoms=[caches.atoms[i] for i in sorted(caches.atoms)],
+                                types=[caches.types[i] for i in sorted(caches.types)],
+                                errors=[caches.errors[i] for i in sorted(caches.errors)])
+        assert edf.encode(value, ours) == payload
