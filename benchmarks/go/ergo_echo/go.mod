@@ -1,6 +1,6 @@
 module ergopy.bench/ergo_echo
 
-go 1.21
+go 1.20
 
 require (
 	ergo.services/ergo v1.999.310

@@ -68,7 +68,10 @@ func (s *sender) Init(args ...any) error {
 }
 
 func (s *sender) HandleMessage(from gen.PID, message any) error {
-	k := min(s.chunk, s.left)
+	k := s.chunk
+	if s.left < k {
+		k = s.left
+	}
 	s.left -= k
 	for i := 0; i < k; i++ {
 		if err := s.Send(s.to, i); err != nil {
@@ -196,8 +199,12 @@ func main() {
 
 	best := map[string]float64{"one_way": 0, "ping_pong": 0}
 	for i := 0; i < *repeat; i++ {
-		best["one_way"] = max(best["one_way"], oneWay(*n, *chunk, *timeout))
-		best["ping_pong"] = max(best["ping_pong"], pingPong(*m, *timeout))
+		if r := oneWay(*n, *chunk, *timeout); r > best["one_way"] {
+			best["one_way"] = r
+		}
+		if r := pingPong(*m, *timeout); r > best["ping_pong"] {
+			best["ping_pong"] = r
+		}
 	}
 	out, _ := json.Marshal(map[string]any{
 		"one_way": best["one_way"], "ping_pong": best["ping_pong"], "n": *n, "m": *m,

@@ -1,3 +1,3 @@
 module ergopy.bench/loadclient
 
-go 1.21
+go 1.19
