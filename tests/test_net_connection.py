@@ -177,6 +177,34 @@ async def test_receiver_closes_a_link_that_announces_more_than_its_limit() -> No
         assert a_seam.frames.empty()
 
 
+async def test_good_frames_before_garbage_are_delivered_then_the_link_closes() -> None:
+    async with pair(accept_kw={"pool_size": 1}) as (_, a_seam, _, b_seam, conn):
+        good = enp.encode_frame(pid_frame(1, 42))
+        conn.links[0].transport.write(good + b"GET / HTTP/1.1\r\n\r\n")
+        assert (await a_seam.frame()).to_id == 42
+        async with asyncio.timeout(5):
+            lost, _ = await b_seam.lost.get()
+        assert lost is conn
+
+
+async def test_a_peer_that_stops_reading_costs_bounded_memory() -> None:
+    async with pair(accept_kw={"pool_size": 1}) as (a, _, _, b_seam, conn):
+        far = await joined(a, "b@localhost", 1)
+        far.links[0].transport.pause_reading()  # the peer's node is stuck
+        conn.max_pending = 1 << 20
+        big = pid_frame(1, 2, b"\x8e" + (65536).to_bytes(4, "big") + bytes(65536))
+        for _ in range(2000):  # at most 128 MiB if nothing stopped it
+            try:
+                conn.send(big, key=1)
+            except gen.NoConnectionError:
+                break
+            await asyncio.sleep(0)  # let the flushes run, as a live node would
+        async with asyncio.timeout(5):
+            lost, reason = await b_seam.lost.get()
+        assert lost is conn and isinstance(reason, gen.NoConnectionError)
+        assert conn.stats()["links"] == 0
+
+
 async def test_lost_peer_is_reported_once_on_each_side() -> None:
     async with pair() as (a, a_seam, b, b_seam, conn):
         far = await joined(a, "b@localhost", 3)

@@ -248,6 +248,15 @@ def test_lzw_decoder_matches_go_on_table_growth_and_reset() -> None:
         enp.lzw_decode(z[13:], 100)
 
 
+def test_frames_before_a_bad_header_still_come_out() -> None:
+    raw = frame_named("beta", FrameType.PID)
+    reader = enp.FrameReader()
+    assert reader.feed(raw + raw + b"\x00\x01\x02\x03\x04\x05\x06\x07") == [raw, raw]
+    assert isinstance(reader.failed, FrameError)
+    with pytest.raises(FrameError, match="magic"):
+        reader.feed(raw)
+
+
 def test_max_size_refuses_a_large_header() -> None:
     raw = frame_named("beta", FrameType.PID)
     with pytest.raises(FrameError, match="exceeds the limit of 50"):

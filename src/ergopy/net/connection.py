@@ -47,6 +47,9 @@ log = logging.getLogger("ergopy.net.connection")
 
 DEFAULT_LIVENESS: Final = 20.0
 """Seconds within which a silent peer is declared lost (the issue's bound)."""
+DEFAULT_MAX_PENDING: Final = 64 << 20
+"""Unsent bytes per link before the link is given up (64 MiB: many large messages
+in flight, yet bounded memory against a peer that stopped reading)."""
 
 
 class MessageTooLargeError(gen.Error):
@@ -97,6 +100,7 @@ class _Link(asyncio.Protocol):
         self.reader = enp.FrameReader(conn.max_message_size)
         self.out: list[bytes] = []
         self.flush_scheduled = False
+        self.pending = 0
         self.bytes_in = self.bytes_out = 0
 
     def data_received(self, data: bytes) -> None:
@@ -119,6 +123,9 @@ class _Link(asyncio.Protocol):
                 conn.seam.frame_received(conn, frame)
             except Exception:
                 log.exception("node failed to take a frame from %s", conn.peer)
+        if self.reader.failed is not None:  # the frames before the bad header went through
+            log.error("link with %s: %s; closing it", conn.peer, self.reader.failed)
+            self.transport.abort()
 
     def eof_received(self) -> bool:
         return False
@@ -128,6 +135,13 @@ class _Link(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         self.out.append(data)
+        self.pending += len(data)
+        if self.pending + self.transport.get_write_buffer_size() > self.conn.max_pending:
+            # a peer that stopped reading: bound our memory, the watchers get NoConnection
+            log.error("link with %s: over %d bytes unsent; closing it", self.conn.peer, self.conn.max_pending)
+            self.out.clear()
+            self.transport.abort()
+            return
         if not self.flush_scheduled:
             self.flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -138,6 +152,7 @@ class _Link(asyncio.Protocol):
             return
         data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
         self.out.clear()
+        self.pending = 0
         self.bytes_out += len(data)
         if not self.transport.is_closing():
             self.transport.write(data)
@@ -147,7 +162,9 @@ class Connection:
     """A peer node reached over one or more links (built from a first-link handshake).
 
     ``encode_caches`` are the tables we sent in our Introduce (None: empty).
-    ``liveness`` is the silent-peer bound applied to each link's socket.
+    ``liveness`` is the silent-peer bound applied to each link's socket;
+    ``max_pending`` the unsent bytes a link may hold before it is closed (a peer
+    that stopped reading must not grow our memory without bound).
     """
 
     def __init__(
@@ -157,6 +174,7 @@ class Connection:
         encode_caches: edf.EncodeCaches | None = None,
         max_message_size: int = 0,
         liveness: float = DEFAULT_LIVENESS,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         if result.joined or result.caches is None:
             raise ValueError("a connection starts from a first-link handshake, not a Join")
@@ -172,6 +190,7 @@ class Connection:
         self.atom_ids = {a.text: i for i, a in encode_caches.atoms.items()} if encode_caches else {}
         self.max_message_size = max_message_size
         self.liveness = liveness
+        self.max_pending = max_pending
         self.seam = seam
         self.links: list[_Link] = []
         self._rr = itertools.count()
@@ -346,8 +365,10 @@ class Endpoint:
         server_ssl: Any = None,
         client_ssl: Any = None,
         liveness: float = DEFAULT_LIVENESS,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         self.options = options
+        self.max_pending = max_pending
         self.seam = seam
         self.server_ssl = server_ssl
         self.client_ssl = client_ssl
@@ -367,6 +388,7 @@ class Endpoint:
             encode_caches=self.options.caches,
             max_message_size=self.options.max_message_size,
             liveness=self.liveness,
+            max_pending=self.max_pending,
         )
         self.connections[conn.peer] = conn
         transport, tail = link.transport, result.tail

@@ -566,23 +566,28 @@ class FrameReader:
     """Split a byte stream into whole frames (Sans-I/O).
 
     ``feed(data)`` returns the complete frames now available, each as ``bytes``
-    (header included). ``max_size`` > 0 refuses a header announcing more.
-
-    Raises ``FrameError`` (from ``feed``) on a bad header; the stream is then
-    unusable and the link must be closed.
+    (header included). ``max_size`` > 0 refuses a header announcing more. A bad
+    header makes the stream unusable: the frames before it are still returned,
+    :attr:`failed` holds the error, and the link must be closed.
     """
 
-    __slots__ = ("_buf", "_max")
+    __slots__ = ("_buf", "_max", "failed")
 
     def __init__(self, max_size: int = 0) -> None:
         self._buf = bytearray()
         self._max = max_size
+        self.failed: FrameError | None = None
+        """The error that ended the stream, if any."""
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """Add ``data``; return the frames completed by it, in order.
 
-        Raises ``FrameError`` on a malformed header.
+        Raises ``FrameError`` on a malformed header that no complete frame
+        precedes in this call (otherwise see :attr:`failed`), and on any call
+        after the stream failed.
         """
+        if self.failed is not None:
+            raise self.failed
         buf = self._buf
         buf += data
         frames: list[bytes] = []
@@ -592,7 +597,14 @@ class FrameReader:
         while end - pos >= 6:
             (length,) = _LEN.unpack_from(buf, pos + 2)
             if buf[pos] != MAGIC or buf[pos + 1] != VERSION or length < HEADER_SIZE or (limit and length > limit):
-                parse_header(buf[pos : pos + 6], limit)  # raises the precise error
+                try:
+                    parse_header(buf[pos : pos + 6], limit)
+                except FrameError as e:
+                    self.failed = e
+                    buf.clear()
+                    if not frames:
+                        raise
+                    return frames
             if end - pos < length:
                 break
             frames.append(bytes(buf[pos : pos + length]))
