@@ -270,3 +270,22 @@ async def test_garbage_datagrams_do_not_stop_the_resolver(port: int) -> None:
             assert [r.port for r in reply.routes] == [11144]
         finally:
             transport.close()
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+async def test_resolver_of_an_ipv6_host_binds_that_address_only(port: int) -> None:
+    server = registrar.Server("::1", port)
+    await server.start()
+    try:
+        assert [a[:2] for a in server.udp_addresses()] == [("::1", port)]
+    finally:
+        await server.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import socket
 import struct
@@ -150,12 +151,13 @@ def decode_packet(data: bytes, expect: int | None = None) -> Any:
 
 
 def host_addresses(host: str) -> list[str]:
-    """The IPv4 addresses ``host`` resolves to (the UDP resolver binds these only).
+    """The addresses ``host`` resolves to, IPv4 first (the UDP resolver binds these
+    only; both families, because a Go client may send to ``::1`` for localhost).
 
     Raises ``OSError`` if the host does not resolve.
     """
-    infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)
-    return sorted({str(i[4][0]) for i in infos})
+    infos = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_DGRAM)
+    return sorted({str(i[4][0]) for i in infos}, key=lambda a: (":" in a, a))
 
 
 # --- server ----------------------------------------------------------------------
@@ -307,9 +309,14 @@ class Server:
         )
         try:
             for addr in host_addresses(self.host):
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _ResolveEndpoint(self.table), local_addr=(addr, self.port)
-                )
+                try:
+                    transport, _ = await loop.create_datagram_endpoint(
+                        lambda: _ResolveEndpoint(self.table), local_addr=(addr, self.port)
+                    )
+                except OSError as e:
+                    if ":" in addr and e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) and self._udp:
+                        continue  # no IPv6 on this host: IPv4 serves
+                    raise
                 self._udp.append(transport)
         except OSError:
             await self.close()
