@@ -59,7 +59,7 @@ class MessageLinkProcessID:
 @edf.register(_P + "MessageLinkAlias")
 @dataclasses.dataclass
 class MessageLinkAlias:
-    """Ask the target's node to link ``target`` (a Alias) for ``source``."""
+    """Ask the target's node to link ``target`` (an Alias) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Alias = dataclasses.field(default_factory=lambda: gen.Alias("", 0, (0, 0, 0)))
@@ -69,7 +69,7 @@ class MessageLinkAlias:
 @edf.register(_P + "MessageLinkEvent")
 @dataclasses.dataclass
 class MessageLinkEvent:
-    """Ask the target's node to link ``target`` (a Event) for ``source``."""
+    """Ask the target's node to link ``target`` (an Event) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Event = dataclasses.field(default_factory=lambda: gen.Event("", ""))
@@ -99,7 +99,7 @@ class MessageUnlinkProcessID:
 @edf.register(_P + "MessageUnlinkAlias")
 @dataclasses.dataclass
 class MessageUnlinkAlias:
-    """Ask the target's node to unlink ``target`` (a Alias) for ``source``."""
+    """Ask the target's node to unlink ``target`` (an Alias) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Alias = dataclasses.field(default_factory=lambda: gen.Alias("", 0, (0, 0, 0)))
@@ -109,7 +109,7 @@ class MessageUnlinkAlias:
 @edf.register(_P + "MessageUnlinkEvent")
 @dataclasses.dataclass
 class MessageUnlinkEvent:
-    """Ask the target's node to unlink ``target`` (a Event) for ``source``."""
+    """Ask the target's node to unlink ``target`` (an Event) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Event = dataclasses.field(default_factory=lambda: gen.Event("", ""))
@@ -139,7 +139,7 @@ class MessageMonitorProcessID:
 @edf.register(_P + "MessageMonitorAlias")
 @dataclasses.dataclass
 class MessageMonitorAlias:
-    """Ask the target's node to monitor ``target`` (a Alias) for ``source``."""
+    """Ask the target's node to monitor ``target`` (an Alias) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Alias = dataclasses.field(default_factory=lambda: gen.Alias("", 0, (0, 0, 0)))
@@ -149,7 +149,7 @@ class MessageMonitorAlias:
 @edf.register(_P + "MessageMonitorEvent")
 @dataclasses.dataclass
 class MessageMonitorEvent:
-    """Ask the target's node to monitor ``target`` (a Event) for ``source``."""
+    """Ask the target's node to monitor ``target`` (an Event) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Event = dataclasses.field(default_factory=lambda: gen.Event("", ""))
@@ -179,7 +179,7 @@ class MessageDemonitorProcessID:
 @edf.register(_P + "MessageDemonitorAlias")
 @dataclasses.dataclass
 class MessageDemonitorAlias:
-    """Ask the target's node to demonitor ``target`` (a Alias) for ``source``."""
+    """Ask the target's node to demonitor ``target`` (an Alias) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Alias = dataclasses.field(default_factory=lambda: gen.Alias("", 0, (0, 0, 0)))
@@ -189,7 +189,7 @@ class MessageDemonitorAlias:
 @edf.register(_P + "MessageDemonitorEvent")
 @dataclasses.dataclass
 class MessageDemonitorEvent:
-    """Ask the target's node to demonitor ``target`` (a Event) for ``source``."""
+    """Ask the target's node to demonitor ``target`` (an Event) for ``source``."""
 
     source: gen.PID = dataclasses.field(default_factory=_pid)
     target: gen.Event = dataclasses.field(default_factory=lambda: gen.Event("", ""))
