@@ -35,7 +35,17 @@ NODE = "node@localhost"
 # --- the Go types of the generating program (package main) -------------------------
 
 
-@net.register("#main/Chat")
+def _main_type(name: str, cls: type) -> Any:
+    """Register a type of the generating program (package main) unless another test module
+    already registered that name with the same layout (then its class is the one to use)."""
+    existing = edf.registered_types().get(name)
+    if existing is not None:
+        return existing
+    net.register(name, cls)
+    return cls
+
+
+
 @dataclasses.dataclass
 class Chat:
     room: str
@@ -43,17 +53,23 @@ class Chat:
     n: net.Int64
 
 
-@net.register("#main/Status")
+Chat = _main_type("#main/Chat", Chat)
+
+
 class Status(net.Int16):
     pass
 
 
-@net.register("#main/ChatLog")
+Status = _main_type("#main/Status", Status)
+
+
 class ChatLog(list[Chat]):
     pass
 
 
-@net.register("#main/Profile")
+ChatLog = _main_type("#main/ChatLog", ChatLog)
+
+
 @dataclasses.dataclass
 class Profile:
     name: str
@@ -72,13 +88,18 @@ class Profile:
     targets: Annotated[list[gen.Atom], net.ArrayOf(2)]
 
 
-@net.register("#main/Envelope")
+Profile = _main_type("#main/Profile", Profile)
+
+
 @dataclasses.dataclass
 class Envelope:
     seq: net.Uint32
     to: gen.ProcessID
     msg: Chat
     note: str
+
+
+Envelope = _main_type("#main/Envelope", Envelope)
 
 
 def _proto_types() -> None:
@@ -789,13 +810,15 @@ def test_network_flags_bits_as_go() -> None:
 TRANSCRIPT = (Path(__file__).parent / "data" / "ergo-wire" / "enp-transcript.md").read_text()
 
 
-@net.register("#main/Handles")
 @dataclasses.dataclass
 class Handles:
     server: gen.PID
     alias: gen.Alias
     victim: gen.PID
     victim_alias: gen.Alias
+
+
+Handles = _main_type("#main/Handles", Handles)
 
 
 def _transcript_caches() -> dict[str, edf.DecodeCaches]:
