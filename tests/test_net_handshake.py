@@ -506,3 +506,91 @@ async def test_tls_acceptor_without_its_certificate_says_so(tls: Any) -> None:
     assert isinstance(r, HandshakeError) and "cert_der" in str(r)
     assert isinstance(d, HandshakeError)
     assert await closed(dlink)
+
+
+# ---- ergopy against Go's recorded side of the handshake ----------------------------------
+# The salts and the connection ID are the only random inputs; fixing them to the recorded
+# ones makes ergopy's messages comparable byte for byte with what the Go node sent.
+
+BETA = handshake_messages("link-1-beta-to-alpha.hex")  # Go dialer: Hello, Introduce, Accept
+ALPHA = handshake_messages("link-1-alpha-to-beta.hex")  # Go acceptor: Hello, Accept, Introduce
+JOIN2 = handshake_messages("link-2-beta-to-alpha.hex")[0]
+JOIN2_ACCEPT = handshake_messages("link-2-alpha-to-beta.hex")[0]
+
+
+def salt_of(raw: bytes) -> str:
+    got = handshake.split_message(raw)
+    assert got is not None
+    return str(got[0].salt)
+
+
+async def read_ehs(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readexactly(6)
+    return head + await reader.readexactly(struct.unpack(">I", head[2:])[0])
+
+
+async def test_ergopy_dialer_against_gos_recorded_acceptor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handshake, "random_salt", lambda: salt_of(BETA[0]))
+    seen: list[bytes] = []
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def go_acceptor(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_ehs(reader))  # Hello
+        writer.write(ALPHA[0])
+        seen.append(await read_ehs(reader))  # Introduce
+        writer.write(ALPHA[1] + ALPHA[2])
+        seen.append(await read_ehs(reader))  # final Accept
+        writer.close()
+        finished.set_result(None)
+
+    server = await asyncio.start_server(go_acceptor, HOST, 0)
+    try:
+        link = await handshake.open_link(HOST, server.sockets[0].getsockname()[1])
+        opts = handshake.Options(name="beta@localhost", cookie=COOKIE, creation=1795951326)
+        result = await handshake.dial(link, opts, expect_peer="alpha@localhost")
+        await asyncio.wait_for(finished, 5)
+        link.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen[0] == BETA[0]  # ergopy's Hello is Go's, byte for byte
+    intro = handshake.split_message(seen[1])
+    assert intro is not None and intro[0].digest == decoded("link-1-beta-to-alpha.hex")[1].digest
+    assert seen[2] == BETA[2]  # and so is its final Accept
+    assert result.peer == "alpha@localhost" and result.peer_creation == 1795951324
+    assert result.connection_id == "dd090e947faab7c4b8415b592f55d4fb"
+    assert (result.pool_size, result.pool_dsn) == (3, ["127.0.0.1:11144"])
+    assert result.caches is not None and result.caches.atoms[258] == "alpha@localhost"
+
+
+async def test_ergopy_acceptor_against_gos_recorded_dialer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handshake, "random_salt", lambda: salt_of(ALPHA[0]))
+    monkeypatch.setattr(handshake.secrets, "token_hex", lambda n: "dd090e947faab7c4b8415b592f55d4fb")
+    opts = handshake.Options(name="alpha@localhost", cookie=COOKIE, creation=1795951324)
+    async with acceptor() as a:
+        reader, writer = await asyncio.open_connection(HOST, a.port)
+        link = await a.next_link()
+        task = asyncio.create_task(handshake.accept(link, opts))
+        writer.write(BETA[0])
+        assert await read_ehs(reader) == ALPHA[0]  # ergopy's Hello is Go's, byte for byte
+        writer.write(BETA[1])  # Go's Introduce: its digest must check against ergopy's salt
+        accept = handshake.split_message(await read_ehs(reader))
+        assert accept is not None and accept[0].id == "dd090e947faab7c4b8415b592f55d4fb"
+        assert accept[0].pool_size == 3 and accept[0].pool_dsn == [f"{HOST}:{a.port}"]
+        intro = handshake.split_message(await read_ehs(reader))
+        assert intro is not None and intro[0].node == "alpha@localhost" and intro[0].digest == ""
+        writer.write(BETA[2])
+        result = await asyncio.wait_for(task, 5)
+        assert result.peer == "beta@localhost" and result.peer_creation == 1795951326
+        assert result.caches is not None and result.caches.atoms == {256: "echo", 257: "beta@localhost"}
+        writer.close()
+
+        # Go's Join for link 2 of that connection: ergopy's Accept is Go's, byte for byte
+        reader, writer = await asyncio.open_connection(HOST, a.port)
+        link = await a.next_link()
+        task = asyncio.create_task(handshake.accept(link, opts, can_join=lambda peer, cid: cid == result.connection_id))
+        writer.write(JOIN2)
+        assert await read_ehs(reader) == JOIN2_ACCEPT
+        joined = await asyncio.wait_for(task, 5)
+        assert joined.joined and joined.peer == "beta@localhost"
+        writer.close()
