@@ -464,3 +464,49 @@ def test_silent_partition_is_detected_within_the_liveness_bound(traffic: str) ->
                 p.wait(5)
             if p.stdout is not None:
                 p.stdout.close()
+
+
+# ---- Go's recorded dialer against an ergopy Endpoint ---------------------------------------
+
+
+async def test_gos_recorded_dialer_streams_reach_the_node_through_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replays beta (Go) on link 1 and link 3 against an ergopy acceptor whose salt and
+    connection ID are fixed to alpha's: the handshake and the Join pass, and every ENP
+    frame Go sent on link 3 reaches the node, in order, decodable with beta's tables."""
+    from test_net_enp import read_hex, split_stream
+    from test_net_handshake import ALPHA, BETA, read_ehs, salt_of
+
+    from ergopy.net import edf
+
+    monkeypatch.setattr(handshake, "random_salt", lambda: salt_of(ALPHA[0]))
+    monkeypatch.setattr(handshake.secrets, "token_hex", lambda n: "dd090e947faab7c4b8415b592f55d4fb")
+    seam = Seam()
+    alpha = Endpoint(handshake.Options(name="alpha@localhost", cookie="wire-cookie-2025", creation=1795951324), seam)
+    try:
+        port = await alpha.listen(HOST, 0)
+        r1, w1 = await asyncio.open_connection(HOST, port)
+        w1.write(BETA[0])
+        await read_ehs(r1)
+        w1.write(BETA[1])
+        await read_ehs(r1)
+        await read_ehs(r1)
+        w1.write(BETA[2])
+        join_hs, frames = split_stream(read_hex("link-3-beta-to-alpha.hex"))
+        r3, w3 = await asyncio.open_connection(HOST, port)
+        w3.write(join_hs[0])
+        await read_ehs(r3)  # the Join's Accept
+        w3.write(b"".join(frames))
+        got = [await seam.frame() for _ in frames]
+        conn = alpha.connections["beta@localhost"]
+        assert len(conn.links) == 2
+        assert [enp.encode_frame(f, {"echo": 256, "beta@localhost": 257}) for f in got if f.type != FrameType.PID] == [
+            raw for raw in frames if raw[7] not in (FrameType.PID, FrameType.Z)
+        ]
+        for f in got:
+            if f.payload:
+                conn.decode(f.payload)  # beta's tables came with its Introduce
+        assert isinstance(conn.caches, edf.DecodeCaches)
+        w1.close()
+        w3.close()
+    finally:
+        await alpha.close()
