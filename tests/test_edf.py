@@ -911,3 +911,14 @@ def test_every_go_framework_error_maps_both_ways(text: str, target: Any) -> None
         assert edf.encode(target("any detail")) == data
     else:
         assert got == edf.RemoteError(text)
+
+
+def test_empty_event_history_keeps_its_go_type_on_the_wire() -> None:
+    """Go asserts MessageResult.Result.([]gen.MessageEvent): a bare nil there is ErrMalformed."""
+    name = b"#ergo.services/ergo/gen/MessageEvent"
+    typed_prefix = b"\x9d\x83" + struct.pack(">H", len(name)) + name
+    for value in (net.Slice(gen.MessageEvent, []), net.Typed(list[gen.MessageEvent], None)):
+        data = edf.encode(value)
+        assert data[3:3 + len(typed_prefix)] == typed_prefix
+    assert edf.encode(net.Typed(list[gen.MessageEvent], None)).endswith(b"\xff")
+    assert edf.encode(net.Slice(gen.MessageEvent, [])).endswith(b"\x9d\x00\x00\x00\x00")

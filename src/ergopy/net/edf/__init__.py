@@ -42,6 +42,11 @@ whose text is registered as that error (``"unknown process"`` is a
 ``map[any]any`` decode to plain ``list`` and ``dict``. A nil slice or map decodes to
 ``None``. :class:`Typed` gives any value an explicit Go type in an ``any`` slot.
 
+Where Go type-asserts an ``any`` (``MessageResult.Result`` of an event link/monitor must
+be a ``[]gen.MessageEvent``, else Go reports ``ErrMalformed``), send the typed value even
+when empty or nil: ``Slice(gen.MessageEvent, history)`` or ``Typed(list[gen.MessageEvent],
+None)``, never a bare None.
+
 Registered types
 ----------------
 ``@register("#example.com/chat/Say")`` on a dataclass maps it to a Go struct: fields in
