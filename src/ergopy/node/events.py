@@ -90,8 +90,15 @@ class Events:
         msg = gen.MessageEvent(event, time.time_ns(), message)
         if rec.buffer is not None:
             rec.buffer.append(msg)
-        item = mailbox.Event(producer.pid, msg)
-        for sub in self._node.targets.subscribers(event):
+        self.fan_out(producer.pid, msg)
+        net = self._node._network
+        if net is not None:
+            net.publish(producer.pid, msg, gen.MessagePriority.NORMAL)  # one frame per subscribed node
+
+    def fan_out(self, from_: gen.PID, msg: gen.MessageEvent) -> None:
+        """Deliver ``msg`` to every local subscriber of its event (a local or a remote one)."""
+        item = mailbox.Event(from_, msg)
+        for sub in self._node.targets.subscribers(msg.event):
             try:
                 sub.push(None, item, gen.MessagePriority.NORMAL)
             except gen.Error:
@@ -109,7 +116,8 @@ class Events:
         rec = self._events.get(event)
         if rec is None or not rec.notify or not rec.subscribed:
             return
-        if self._node.targets.count(event) == 0:
+        net = self._node._network
+        if self._node.targets.count(event) == 0 and (net is None or net.remote_subscribers(event) == 0):
             rec.subscribed = False
             self._notify(rec, gen.MessageEventStop(event.name))
 

@@ -51,6 +51,7 @@ _INSPECT_TIMEOUT = 5.0  # Ergo's inspect timeout
 _DEAD_PID = "dead_letters_pid_unknown"  # no live process has this PID
 _DEAD_ALIAS = "dead_letters_alias_unknown"  # no live process or meta-process has this alias
 _DEAD_TERMINATED = "dead_letters_terminated"  # the process was terminating as the message came
+_DEAD_INCARNATION = "dead_letters_incarnation"  # a remote PID/alias of its node's previous incarnation
 
 
 class _NodeState(enum.Enum):
@@ -97,6 +98,7 @@ class Node:
         self._timers: set[asyncio.TimerHandle] = set()
         self._owned: set[asyncio.Task[Any]] = set()
         self._dead_letters = {_DEAD_PID: 0, _DEAD_ALIAS: 0, _DEAD_TERMINATED: 0}
+        self._network: Any = None  # a net.network.Network once start_node has started it
         self.targets = Targets(self)
         self.events = Events(self)
         self._apps = Applications(self)
@@ -125,6 +127,16 @@ class Node:
     @property
     def log(self) -> SourceLog:
         return self._log
+
+    @property
+    def network(self) -> Any:
+        """The node's network (``ergopy.net.network.Network``): acceptors, routes, connected nodes.
+
+        Raises ``gen.NotAllowedError`` if the node was started without ``NodeOptions.network``.
+        """
+        if self._network is None:
+            raise gen.NotAllowedError(f"node {self._name.text} has no network (set NodeOptions.network)")
+        return self._network
 
     def is_alive(self) -> bool:
         return self._state is _NodeState.RUNNING
@@ -204,7 +216,8 @@ class Node:
 
     def stats(self) -> dict[str, int]:
         """Counts of live things (processes, names, aliases, metas, pending calls, timers, links,
-        monitors, tasks) and, under keys starting ``dead_letters_``, the messages dropped so far
+        monitors, tasks; with a network its connections, requests, remote calls and remotely
+        watched targets) and, under keys starting ``dead_letters_``, the messages dropped so far
         because their PID or alias was gone, per cause (see :meth:`dead_letters`)."""
         return {
             "processes": len(self._procs),
@@ -217,6 +230,7 @@ class Node:
             "links": sum(len(v) for v in self.targets.links.values()),
             "monitors": sum(len(v) for v in self.targets.monitors.values()),
             "tasks": len(self._owned),
+            **(self._network.stats() if self._network is not None else {}),
             **self._dead_letters,
         }
 
@@ -241,12 +255,12 @@ class Node:
                 except gen.ProcessTerminatedError:
                     self._gone(to, message, _DEAD_TERMINATED)
                 return
-            self._gone(to, message, _DEAD_PID)
+            self._gone(to, message, _DEAD_PID, from_, priority)
             return
         if t is Alias:
             r = self._aliases.get(to)
             if r is None:
-                self._gone(to, message, _DEAD_ALIAS)
+                self._gone(to, message, _DEAD_ALIAS, from_, priority)
                 return
             try:
                 if isinstance(r, MetaRecord):
@@ -264,7 +278,8 @@ class Node:
             return
         if t is ProcessID:
             if to.node and to.node != self._name:
-                self._unknown(to)
+                self._remote(from_, to, message, priority)
+                return
             p = self._names.get(to.name)
             if p is None:
                 self._unknown(to)
@@ -272,18 +287,44 @@ class Node:
             return
         raise gen.UnsupportedError(f"can not send to {to!r}: expected a PID, ProcessID, Alias or name")
 
-    def _gone(self, to: PID | Alias, message: Any, cause: str) -> None:
-        """``to`` no longer exists: drop ``message`` as a dead letter (Erlang's rule).
+    def _gone(self, to: PID | Alias, message: Any, cause: str, from_: Any = None, priority: int = 0) -> None:
+        """``to`` is not a live local process: send it over the network if it is remote,
+        else drop ``message`` as a dead letter (Erlang's rule).
 
         Raises instead where the sender must know: a call request (its caller waits),
-        a target on another node (no network layer yet), a node that has stopped.
+        a node that has stopped.
         """
-        if type(message) is mailbox.Request or self._state is _NodeState.STOPPED or to.node != self._name:
+        if to.node != self._name and self._state is not _NodeState.STOPPED:
+            self._remote(from_, to, message, priority)
+            return
+        if type(message) is mailbox.Request or self._state is _NodeState.STOPPED:
             if cause is _DEAD_TERMINATED:
                 raise gen.ProcessTerminatedError(f"process {to} has terminated")
             self._unknown(to)
         self._dead_letters[cause] += 1
         self._log.debug("dead letter: %s to %s dropped (%s)", type(message).__name__, to, cause)
+
+    def _remote(self, from_: Any, to: Any, message: Any, priority: int) -> None:
+        """The one seam to the network: ``to`` is on another node."""
+        net = self._network
+        if net is None:
+            raise gen.NoConnectionError(f"no connection to node {to.node}: this node has no network")
+        if type(message) is mailbox.Request:
+            net.call(message.from_, to, message.ref, message.request)
+        elif not net.send(from_, to, message, priority):
+            self._dead_letters[_DEAD_INCARNATION] += 1
+            self._log.debug("dead letter: %s to %s dropped (previous incarnation)", type(message).__name__, to)
+
+    def route_call(self, from_: PID, to: Any, ref: Ref, request: Any) -> None:
+        """Queue a call request from a remote caller (its answer goes back over the network).
+
+        Raises as :meth:`route` does for a call (``ProcessUnknownError`` for a target that is gone).
+        """
+        self.route(None, to, mailbox.Request(from_, ref, request), _NORMAL)
+
+    def call_pending(self, ref: Ref) -> bool:
+        """Whether a call made with ``ref`` still waits for its answer."""
+        return ref in self._calls
 
     def dead_letters(self) -> dict[str, int]:
         """Messages dropped because their PID or alias was gone, per cause (also in ``stats()``)."""
@@ -352,6 +393,9 @@ class Node:
             raise gen.UnsupportedError(f"send_exit takes a PID, got {to!r}")
         p = self.lookup_pid(to)
         if p is None:
+            if to.node != self._name and self._network is not None:
+                self._network.exit(from_, to, reason)
+                return
             self._unknown(to)
         p.push_urgent(mailbox.Exit(from_, from_, reason, gen.MessageExitPID(from_, reason)))
 
@@ -392,7 +436,14 @@ class Node:
         fut: asyncio.Future[Any] = self.loop.create_future()
         self._calls[ref] = fut
         try:
-            self.route(None, to, mailbox.Request(from_, ref, request), _NORMAL)
+            try:
+                self.route(None, to, mailbox.Request(from_, ref, request), _NORMAL)
+            except gen.NoConnectionError:
+                node = getattr(to, "node", None)
+                if self._network is None or not node or node == self._name:
+                    raise
+                await self._network.get_node(node)  # a call waits anyway: connect on demand
+                self.route(None, to, mailbox.Request(from_, ref, request), _NORMAL)
             try:
                 async with asyncio.timeout(timeout):
                     return await fut
@@ -404,6 +455,9 @@ class Node:
     def deliver_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         """Complete the call ``ref``; a reply nobody waits for any more is dropped."""
         fut = self._calls.get(ref)
+        if fut is None and to is not None and to.node != self._name and self._network is not None:
+            self._network.response(to, ref, value, error)
+            return
         if fut is None or fut.done():
             self._log.trace("response %s to %s ignored: no caller is waiting", ref, to)
             return
@@ -741,6 +795,8 @@ class Node:
             m.terminate(gen.TERMINATE_REASON_KILL)
         everything = [p.done for p in self._records] + [m.done for m in self._metas]
         await self._wait_all(everything, timeout, "killed processes")
+        if self._network is not None:
+            await self._network.stop()  # after the processes: their terminate frames went out
         for t in list(self._owned):
             t.cancel()
         if self._owned:
@@ -860,12 +916,22 @@ class Node:
 
 
 async def start_node(name: str, options: NodeOptions | None = None) -> Node:
-    """Start a node named ``name@host`` on the running event loop.
+    """Start a node named ``name@host`` on the running event loop; with
+    ``NodeOptions.network`` its acceptors listen and it registers with the registrar.
 
-    Raises ``gen.IncorrectError`` for a malformed name.
+    Raises ``gen.IncorrectError`` for a malformed name; with a network, ``OSError`` if
+    an acceptor cannot bind, ``gen.TakenError`` if the registrar knows the name
+    already, ``net.registrar.RegistrarError`` if no registrar can be reached.
     """
     loop = asyncio.get_running_loop()
     node = Node(name, options, loop)
+    if node.options.network is not None:
+        from ..net.network import Network  # the network seam: imported only when the network is on
+
+        network = Network(node, node.options.network)
+        await network.start()
+        node._network = network
+        node._dead_letters[_DEAD_INCARNATION] = 0
     if node.options.handle_signals or signals_by_default.get():
         _install_signal_handlers(node)
     node.log.debug("node %s started", node.name)

@@ -1,0 +1,283 @@
+"""Two ergopy nodes in one process talk over 127.0.0.1: acceptors, registrar, routes,
+and remote targets (send, call, exit) through the same API as local ones."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+import pytest
+from conftest import Runner, receive, run_in
+
+import ergopy
+from ergopy import act, gen, net
+from ergopy.net.connection import MessageTooLargeError
+
+A, B, C = "a@localhost", "b@localhost", "c@localhost"
+
+
+@net.register("#ergopy.test/netnode/Inner")
+@dataclasses.dataclass
+class Inner:
+    seq: Annotated[int, net.Int64]
+    tags: list[str]
+
+
+@net.register("#ergopy.test/netnode/Outer")
+@dataclasses.dataclass
+class Outer:
+    room: str
+    inner: Inner
+    history: list[Inner]
+    when: gen.PID
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def options(registrar_port: int, **kw: Any) -> gen.NodeOptions:
+    net_kw: dict[str, Any] = {
+        "cookie": "secret",
+        "acceptors": [gen.AcceptorOptions(host="127.0.0.1", port=0)],
+        "registrar_port": registrar_port,
+    }
+    net_kw.update(kw)
+    return gen.NodeOptions(network=gen.NetworkOptions(**net_kw))
+
+
+def assert_clean(node: ergopy.Node) -> None:
+    leftovers = {k: v for k, v in node.stats().items() if v and not k.startswith("dead_letters_")}
+    assert not leftovers, f"{node.name} left things behind after stop: {leftovers}"
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Callable[..., Any]]:
+    """``await cluster(name, **network options)`` starts a node sharing one registrar port;
+    every node started is stopped at the end and checked to have left nothing behind."""
+    port = free_port()
+    started: list[ergopy.Node] = []
+
+    async def start(name: str, **kw: Any) -> ergopy.Node:
+        n = await ergopy.start_node(name, options(port, **kw))
+        started.append(n)
+        return n
+
+    try:
+        yield start
+    finally:
+        for n in reversed(started):
+            await n.stop()
+        for n in started:
+            assert_clean(n)
+
+
+@pytest.fixture
+async def pair(cluster: Callable[..., Any]) -> tuple[ergopy.Node, ergopy.Node]:
+    """Nodes A and B, A connected to B."""
+    a = await cluster(A)
+    b = await cluster(B)
+    await a.network.get_node(B)
+    return a, b
+
+
+class Echo(act.Actor):
+    """Sends every message back to its sender as ("echo", message); answers calls."""
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        self.send(from_, ("echo", message))
+
+    def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+        if request == "fail":
+            self.send_response_error(from_, ref, gen.NotAllowedError("no, thanks"))
+            return None
+        if request == "silent":
+            return None
+        return ("reply", request)
+
+
+# ---- acceptors, registrar, routes -------------------------------------------------------------
+
+
+async def test_acceptor_on_port_zero_reports_the_bound_port(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A)
+    [acc] = a.network.acceptors()
+    assert acc.port != 0 and acc.host == "127.0.0.1" and not acc.tls
+    with socket.create_connection(("127.0.0.1", acc.port), timeout=2):
+        pass  # it really listens there
+
+
+async def test_get_node_through_the_registrar_connects_both_sides(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A)
+    b = await cluster(B)
+    remote = await a.network.get_node(B)
+    assert remote.name == B and remote.creation == b.creation
+    assert a.network.nodes() == [B]
+    assert b.network.nodes() == [A]
+    assert (await a.network.get_node(B)).name == B  # the same connection, no second dial
+    assert a.stats()["connections"] == 1
+
+
+async def test_get_node_through_a_static_route_without_registrar(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A, registrar=False)
+    b = await cluster(B, registrar=False)
+    with pytest.raises(gen.NoConnectionError, match="no route to node b@localhost"):
+        await a.network.get_node(B)
+    a.network.add_route(B, gen.NetworkRoute(host="127.0.0.1", port=b.network.acceptors()[0].port))
+    assert (await a.network.get_node(B)).name == B
+    assert b.network.nodes() == [A]
+
+
+async def test_get_node_of_an_unknown_node_raises_no_connection(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A)
+    with pytest.raises(gen.NoConnectionError, match="knows no node 'nobody@localhost'"):
+        await a.network.get_node("nobody@localhost")
+
+
+async def test_a_wrong_cookie_is_refused(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A)
+    await cluster(B, cookie="other")
+    with pytest.raises(gen.NoConnectionError, match="handshake"):  # the acceptor closes, says nothing
+        await a.network.get_node(B)
+    assert a.network.nodes() == []
+
+
+async def test_a_name_taken_in_the_registrar_is_refused_at_start(cluster: Callable[..., Any]) -> None:
+    await cluster(A)
+    with pytest.raises(gen.TakenError):
+        await cluster(A)
+
+
+async def test_node_without_network_has_none() -> None:
+    n = await ergopy.start_node("alone@localhost")
+    try:
+        with pytest.raises(gen.NotAllowedError, match="has no network"):
+            n.network  # noqa: B018
+        with pytest.raises(gen.NoConnectionError, match="has no network"):
+            n.send(gen.ProcessID("x", B), "hi")
+    finally:
+        await n.stop()
+
+
+# ---- send ---------------------------------------------------------------------------------
+
+
+async def test_send_to_remote_pid_name_and_alias_with_nested_structs(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = pair
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pid_b = await b.spawn_register("runner", Runner, None, qb)
+    alias_b = await run_in(b, qb, pid_b, lambda p: p.create_alias())
+    value = Outer("lobby", Inner(7, ["x", "y"]), [Inner(1, []), Inner(2, ["z"])], pid_b)
+    a.send(pid_b, value)
+    assert await receive(qb) == value
+    a.send(gen.ProcessID("runner", B), ("by name", 1))
+    assert await receive(qb) == ["by name", 1]  # a tuple travels as Go's []any
+    a.send_alias(alias_b, b"by alias")
+    assert await receive(qb) == b"by alias"
+
+
+async def test_remote_from_is_the_sender_pid_on_its_node(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = pair
+    qa: asyncio.Queue[Any] = asyncio.Queue()
+    pid_a = await a.spawn(Runner, None, qa)
+    await b.spawn_register("echo", Echo)
+    await run_in(a, qa, pid_a, lambda p: p.send(gen.ProcessID("echo", B), "ping"))
+    assert await receive(qa) == ["echo", "ping"]  # came back to pid_a: from_ was pid_a
+
+
+async def test_send_to_a_node_not_connected_raises_no_connection(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A)
+    with pytest.raises(gen.NoConnectionError, match="get_node"):
+        a.send(gen.PID(B, 1001, 1), "hi")
+
+
+async def test_send_to_a_gone_remote_pid_is_a_dead_letter_there(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = pair
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await b.spawn(Runner, None, qb)
+    await b.spawn_register("echo", Echo)
+    b.kill(pid)
+    assert await receive(qb) == ("terminated", gen.TERMINATE_REASON_KILL)
+    a.send(pid, "lost")  # no exception on the sender
+    a.send(gen.PID(B, pid.id, b.creation - 1), "previous incarnation")  # dropped here
+    assert a.dead_letters()["dead_letters_incarnation"] == 1
+    # a later message on the same path arrives, so the first one was handled (and dropped) there
+    qa: asyncio.Queue[Any] = asyncio.Queue()
+    pid_a = await a.spawn(Runner, None, qa)
+    await run_in(a, qa, pid_a, lambda p: p.send(gen.ProcessID("echo", B), "after"))
+    assert await receive(qa) == ["echo", "after"]
+    assert b.dead_letters()["dead_letters_pid_unknown"] == 1
+
+
+async def test_a_message_over_the_peer_limit_is_refused_at_send(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A)
+    b = await cluster(B, max_message_size=4096)
+    await a.network.get_node(B)
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await b.spawn(Runner, None, qb)
+    with pytest.raises(MessageTooLargeError, match="limit of 4096 bytes"):
+        a.send(pid, b"x" * 5000)
+    a.send(pid, b"x" * 1000)
+    assert await receive(qb) == b"x" * 1000
+
+
+async def test_a_value_the_peer_cannot_decode_fails_at_send(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = pair
+    pid = await b.spawn_register("echo", Echo)
+    with pytest.raises(net.EncodeError):
+        a.send(pid, object())
+
+
+# ---- call and exit --------------------------------------------------------------------------
+
+
+async def test_call_a_remote_process_value_error_and_timeout(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = pair
+    pid = await b.spawn_register("echo", Echo)
+    assert await a.call(pid, Inner(3, ["t"])) == ["reply", Inner(3, ["t"])]
+    assert await a.call(gen.ProcessID("echo", B), 5) == ["reply", 5]
+    with pytest.raises(gen.NotAllowedError):  # a registered error travels as its Go identity
+        await a.call(pid, "fail")
+    with pytest.raises(gen.TimeoutError):
+        await a.call(pid, "silent", timeout=0.3)
+    with pytest.raises(gen.ProcessUnknownError):
+        await a.call(gen.ProcessID("nobody", B), 1)  # answered at once (Go would time out)
+
+
+async def test_call_connects_on_demand(cluster: Callable[..., Any]) -> None:
+    a = await cluster(A)
+    b = await cluster(B)
+    await b.spawn_register("echo", Echo)
+    assert a.network.nodes() == []
+    assert await a.call(gen.ProcessID("echo", B), "hi") == ["reply", "hi"]
+    assert a.network.nodes() == [B]
+
+
+async def test_a_pending_call_fails_at_once_when_the_connection_is_lost(
+    pair: tuple[ergopy.Node, ergopy.Node],
+) -> None:
+    a, b = pair
+    pid = await b.spawn_register("echo", Echo)
+    call = asyncio.ensure_future(a.call(pid, "silent", timeout=30))
+    await asyncio.sleep(0)  # let the call go out
+    assert a.stats()["remote_calls"] == 1
+    b.network.node(A).disconnect()
+    async with asyncio.timeout(2):
+        with pytest.raises(gen.NoConnectionError):
+            await call
+    assert a.stats()["remote_calls"] == 0
+
+
+async def test_send_exit_to_a_remote_pid(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = pair
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await b.spawn(Runner, None, qb, True)  # traps exits
+    a.send_exit(pid, gen.NotAllowedError("go away"))
+    msg = await receive(qb)
+    assert type(msg) is gen.MessageExitPID and msg.pid == a.pid
+    assert isinstance(msg.reason, gen.NotAllowedError)
