@@ -922,3 +922,9 @@ def test_empty_event_history_keeps_its_go_type_on_the_wire() -> None:
         assert data[3:3 + len(typed_prefix)] == typed_prefix
     assert edf.encode(net.Typed(list[gen.MessageEvent], None)).endswith(b"\xff")
     assert edf.encode(net.Slice(gen.MessageEvent, [])).endswith(b"\x9d\x00\x00\x00\x00")
+
+
+def test_list_of_uint8_is_go_byte_slice() -> None:
+    """Go's []uint8 is []byte: the EDF binary kind, as the Profile vector's Avatar field shows."""
+    assert edf.encode(net.Typed(list[net.Uint8], [1, 2, 3])) == bytes.fromhex(BY_NAME["bytes_small"]["hex"])
+    assert edf.decode(edf.encode(net.Typed(list[net.Uint8], [1, 2]))) == b"\x01\x02"

@@ -131,7 +131,10 @@ def _go_type(ann: Any) -> _GoType:
     if origin in (list, Sequence, typing.Sequence, tuple) or origin is getattr(typing, "List", None):
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             raise EncodeError(f"no Go type for {ann!r}: use list[T] or tuple[T, ...]")
-        return _slice_of(_go_type(args[0]) if args else _T_ANY)
+        elem = _go_type(args[0]) if args else _T_ANY
+        if elem is _T_UINT8:  # Go's []uint8 is []byte: written as binary, read back as bytes
+            return _T_BYTES_FROM_INTS
+        return _slice_of(elem)
     if origin in (dict, Mapping, typing.Mapping):
         if not args:
             return _map_of(_T_ANY, _T_ANY)
@@ -143,6 +146,13 @@ def _go_type(ann: Any) -> _GoType:
     if ann is None or ann is type(None):
         raise EncodeError("None is no Go type")
     raise EncodeError(f"no Go type for {ann!r}: register it (edf.register) or use a Go width such as net.Int64")
+
+
+def _enc_bytes_from_ints(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
+    _T_BINARY.enc(buf, v if v is None or isinstance(v, bytes | bytearray | memoryview) else bytes(v), c)
+
+
+_T_BYTES_FROM_INTS = _GoType("[]byte", _K_BASIC, b"\x8e", _enc_bytes_from_ints, _T_BINARY.dec)
 
 
 def _nullable_ident(t: _GoType) -> _GoType:
