@@ -316,6 +316,7 @@ def test_vector_decodes_without_caches(name: str) -> None:
     if name in VALUES:
         want = DECODES_AS.get(name, VALUES[name])
         assert same(got, want), (got, want)
+    assert same(edf.decode(data, DEC_CACHES), got)  # names and texts in full decode with caches too
 
 
 @pytest.mark.parametrize("name", [n for n in ENCODABLE if BY_NAME[n].get("hex_with_caches")])
