@@ -423,16 +423,21 @@ class Endpoint:
 
     async def _accept(self, link: handshake.EHSProtocol) -> None:
         try:
-            await link.connected
-            if self._closed:
-                link.close()
-                return
-            result = await handshake.accept(
-                link, self.options, taken=lambda name: name in self.connections, can_join=self._can_join
-            )
+            await self._accept_link(link)
         except handshake.HandshakeError as e:
             log.info("handshake refused: %s", e)
+        except Exception:  # a task nobody awaits must not lose its error: log it, drop the link
+            log.exception("accepting a link failed")
+            link.close()
+
+    async def _accept_link(self, link: handshake.EHSProtocol) -> None:
+        await link.connected
+        if self._closed:
+            link.close()
             return
+        result = await handshake.accept(
+            link, self.options, taken=lambda name: name in self.connections, can_join=self._can_join
+        )
         if result.joined:
             conn = self.connections.get(result.peer)
             transport = link.transport
