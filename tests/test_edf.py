@@ -929,3 +929,17 @@ def test_list_of_uint8_is_go_byte_slice() -> None:
     """Go's []uint8 is []byte: the EDF binary kind, as the Profile vector's Avatar field shows."""
     assert edf.encode(net.Typed(list[net.Uint8], [1, 2, 3])) == bytes.fromhex(BY_NAME["bytes_small"]["hex"])
     assert edf.decode(edf.encode(net.Typed(list[net.Uint8], [1, 2]))) == b"\x01\x02"
+
+
+def test_registered_array_type_writes_its_items_only() -> None:
+    @net.register("#example.com/x/Digest", length=4)
+    class Digest(list[net.Uint8]):
+        pass
+
+    data = edf.encode(Digest([1, 2, 3, 4]))
+    name = b"#example.com/x/Digest"
+    assert data == b"\x83" + struct.pack(">H", len(name)) + name + b"\x01\x02\x03\x04"
+    got = edf.decode(data)
+    assert type(got) is Digest and got == [1, 2, 3, 4]
+    with pytest.raises(edf.EncodeError, match="exactly 4"):
+        edf.encode(Digest([1]))

@@ -318,6 +318,7 @@ def register(
     elem: Any = None,
     key: Any = None,
     value: Any = None,
+    length: int | None = None,
 ) -> Any:
     """Register a Python class under a Go type name (``"#" + package path + "/" + type name``).
 
@@ -331,8 +332,8 @@ def register(
       a Go type with ``MarshalEDF``/``MarshalBinary``;
     - a subclass of a Go width, ``int``, ``float``, ``str`` (or ``kind=`` for an
       ``IntEnum``): a Go named basic type;
-    - a subclass of ``list[T]`` (or ``elem=``): a named slice; of ``dict[K, V]`` (or
-      ``key=``/``value=``): a named map.
+    - a subclass of ``list[T]`` (or ``elem=``): a named slice, or with ``length=N`` a
+      named array ``[N]T``; of ``dict[K, V]`` (or ``key=``/``value=``): a named map.
 
     Returns the class. Raises ValueError if the name or class is already registered or
     the name is too long, EncodeError if a field type has no Go mapping (register
@@ -341,16 +342,16 @@ def register(
     if cls is None:
 
         def deco(c: type) -> type:
-            _register(go_name, c, fields, kind, elem, key, value)
+            _register(go_name, c, fields, kind, elem, key, value, length)
             return c
 
         return deco
-    _register(go_name, cls, fields, kind, elem, key, value)
+    _register(go_name, cls, fields, kind, elem, key, value, length)
     return cls
 
 
 def _register(go_name: str, cls: type, fields: Sequence[tuple[str, Any]] | None, kind: Any, elem: Any, key: Any,
-              value: Any) -> None:
+              value: Any, length: int | None = None) -> None:
     if go_name in _REG_BY_NAME:
         raise ValueError(f"Go type name {go_name!r} is already registered (to {_REG_BY_NAME[go_name].cls!r})")
     if cls in _REG_BY_CLS:
@@ -364,6 +365,9 @@ def _register(go_name: str, cls: type, fields: Sequence[tuple[str, Any]] | None,
         base = _go_type(kind) if kind is not None else _named_basic_base(cls)
         assert base is not None
         t = _named_basic(go_name, cls, base)
+    elif length is not None:
+        e = _go_type(elem) if elem is not None else _generic_arg(cls, list, 0)
+        t = _named_array(go_name, cls, _array_of(e, length))
     elif issubclass(cls, list) or elem is not None:
         e = _go_type(elem) if elem is not None else _generic_arg(cls, list, 0)
         t = _named_slice(go_name, cls, e)
@@ -469,6 +473,17 @@ def _named_slice(name: str, cls: type, elem: _GoType) -> _GoType:
         return out, off
 
     return _GoType(name, _K_REG, b"", enc, dec)
+
+
+def _named_array(name: str, cls: type, array: _GoType) -> _GoType:
+    """A registered ``[N]T``: its items only, like an unnamed array, decoded into ``cls``."""
+    adec = array.dec
+
+    def dec(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
+        items, off = adec(data, off, c)
+        return cls(items), off
+
+    return _GoType(name, _K_REG, b"", array.enc, dec)
 
 
 def _named_map(name: str, cls: type, key: _GoType, value: _GoType) -> _GoType:
