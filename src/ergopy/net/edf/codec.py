@@ -230,7 +230,9 @@ def decode_from(data: bytes | bytearray | memoryview, offset: int = 0,
                 caches: DecodeCaches | None = None) -> tuple[Any, int]:
     """Decode one value (header and body) at ``offset``; return it and the offset after it.
 
-    Raises DecodeError if the bytes there are not one valid EDF value.
+    ``bytes`` are read in place; a ``bytearray`` or ``memoryview`` is copied to ``bytes``
+    first (all of it: slice a large buffer before). Raises DecodeError if the bytes there
+    are not one valid EDF value.
     """
     if type(data) is not bytes:
         data = bytes(data)
