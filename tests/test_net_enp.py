@@ -395,8 +395,9 @@ def test_payloads_reencode_byte_exact_with_the_senders_tables(index: int) -> Non
         return
     value = edf.decode(frame.payload, DECODE[sender])
     if frame.payload[5:13] == b"\x82\x00\x04\x9d\x83\x10\x2a\xff":
-        # Go's typed nil []gen.MessageEvent (an event without a buffer) decodes to None;
-        # ergopy answers such a request with a plain nil, which Go reads as no history
+        # Go's typed nil []gen.MessageEvent (an event without a buffer) decodes to None: the
+        # nil slice's Go type is not kept, so it cannot re-encode to these bytes. Whoever
+        # answers an event link/monitor must send a typed []gen.MessageEvent (net.edf docs)
         assert value.result is None
         return
     assert edf.encode(value, ENCODE[sender]) == frame.payload
