@@ -166,3 +166,54 @@ async def run_in(node: ergopy.Node, q: asyncio.Queue[Any], pid: gen.PID, action:
         raise value
     assert kind == "ok", (kind, value)
     return value
+
+
+# ---- nodes with a network (tests/test_net_node*.py) ------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a registrar: every node of a test shares it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def net_cluster() -> AsyncIterator[Callable[..., Any]]:
+    """``await net_cluster(name, **network options)`` starts a node with an acceptor on
+    127.0.0.1 port 0 and the cookie "secret", sharing one free registrar port with the
+    test's other nodes; every node is stopped at the end and checked to have left
+    nothing behind (connections and requests included)."""
+    port = free_port()
+    started: list[ergopy.Node] = []
+
+    async def start(name: str, **kw: Any) -> ergopy.Node:
+        net_kw: dict[str, Any] = {
+            "cookie": "secret",
+            "acceptors": [gen.AcceptorOptions(host="127.0.0.1", port=0)],
+            "registrar_port": port,
+            **kw,
+        }
+        n = await ergopy.start_node(name, gen.NodeOptions(network=gen.NetworkOptions(**net_kw)))
+        started.append(n)
+        return n
+
+    try:
+        yield start
+    finally:
+        for n in reversed(started):
+            await n.stop()
+        for n in started:
+            leftovers = {k: v for k, v in n.stats().items() if v and not k.startswith("dead_letters_")}
+            assert not leftovers, f"{n.name} left things behind after stop: {leftovers}"
+
+
+@pytest.fixture
+async def net_pair(net_cluster: Callable[..., Any]) -> tuple[ergopy.Node, ergopy.Node]:
+    """Nodes a@localhost and b@localhost, a connected to b."""
+    a = await net_cluster("a@localhost")
+    b = await net_cluster("b@localhost")
+    await a.network.get_node("b@localhost")
+    return a, b

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
@@ -35,57 +35,6 @@ class Outer:
     when: gen.PID
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def options(registrar_port: int, **kw: Any) -> gen.NodeOptions:
-    net_kw: dict[str, Any] = {
-        "cookie": "secret",
-        "acceptors": [gen.AcceptorOptions(host="127.0.0.1", port=0)],
-        "registrar_port": registrar_port,
-    }
-    net_kw.update(kw)
-    return gen.NodeOptions(network=gen.NetworkOptions(**net_kw))
-
-
-def assert_clean(node: ergopy.Node) -> None:
-    leftovers = {k: v for k, v in node.stats().items() if v and not k.startswith("dead_letters_")}
-    assert not leftovers, f"{node.name} left things behind after stop: {leftovers}"
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Callable[..., Any]]:
-    """``await cluster(name, **network options)`` starts a node sharing one registrar port;
-    every node started is stopped at the end and checked to have left nothing behind."""
-    port = free_port()
-    started: list[ergopy.Node] = []
-
-    async def start(name: str, **kw: Any) -> ergopy.Node:
-        n = await ergopy.start_node(name, options(port, **kw))
-        started.append(n)
-        return n
-
-    try:
-        yield start
-    finally:
-        for n in reversed(started):
-            await n.stop()
-        for n in started:
-            assert_clean(n)
-
-
-@pytest.fixture
-async def pair(cluster: Callable[..., Any]) -> tuple[ergopy.Node, ergopy.Node]:
-    """Nodes A and B, A connected to B."""
-    a = await cluster(A)
-    b = await cluster(B)
-    await a.network.get_node(B)
-    return a, b
-
-
 class Echo(act.Actor):
     """Sends every message back to its sender as ("echo", message); answers calls."""
 
@@ -104,17 +53,17 @@ class Echo(act.Actor):
 # ---- acceptors, registrar, routes -------------------------------------------------------------
 
 
-async def test_acceptor_on_port_zero_reports_the_bound_port(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A)
+async def test_acceptor_on_port_zero_reports_the_bound_port(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
     [acc] = a.network.acceptors()
     assert acc.port != 0 and acc.host == "127.0.0.1" and not acc.tls
     with socket.create_connection(("127.0.0.1", acc.port), timeout=2):
         pass  # it really listens there
 
 
-async def test_get_node_through_the_registrar_connects_both_sides(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A)
-    b = await cluster(B)
+async def test_get_node_through_the_registrar_connects_both_sides(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
+    b = await net_cluster(B)
     remote = await a.network.get_node(B)
     assert remote.name == B and remote.creation == b.creation
     assert a.network.nodes() == [B]
@@ -123,9 +72,9 @@ async def test_get_node_through_the_registrar_connects_both_sides(cluster: Calla
     assert a.stats()["connections"] == 1
 
 
-async def test_get_node_through_a_static_route_without_registrar(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A, registrar=False)
-    b = await cluster(B, registrar=False)
+async def test_get_node_through_a_static_route_without_registrar(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A, registrar=False)
+    b = await net_cluster(B, registrar=False)
     with pytest.raises(gen.NoConnectionError, match="no route to node b@localhost"):
         await a.network.get_node(B)
     a.network.add_route(B, gen.NetworkRoute(host="127.0.0.1", port=b.network.acceptors()[0].port))
@@ -133,24 +82,24 @@ async def test_get_node_through_a_static_route_without_registrar(cluster: Callab
     assert b.network.nodes() == [A]
 
 
-async def test_get_node_of_an_unknown_node_raises_no_connection(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A)
+async def test_get_node_of_an_unknown_node_raises_no_connection(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
     with pytest.raises(gen.NoConnectionError, match="knows no node 'nobody@localhost'"):
         await a.network.get_node("nobody@localhost")
 
 
-async def test_a_wrong_cookie_is_refused(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A)
-    await cluster(B, cookie="other")
+async def test_a_wrong_cookie_is_refused(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
+    await net_cluster(B, cookie="other")
     with pytest.raises(gen.NoConnectionError, match="handshake"):  # the acceptor closes, says nothing
         await a.network.get_node(B)
     assert a.network.nodes() == []
 
 
-async def test_a_name_taken_in_the_registrar_is_refused_at_start(cluster: Callable[..., Any]) -> None:
-    await cluster(A)
+async def test_a_name_taken_in_the_registrar_is_refused_at_start(net_cluster: Callable[..., Any]) -> None:
+    await net_cluster(A)
     with pytest.raises(gen.TakenError):
-        await cluster(A)
+        await net_cluster(A)
 
 
 async def test_node_without_network_has_none() -> None:
@@ -167,8 +116,8 @@ async def test_node_without_network_has_none() -> None:
 # ---- send ---------------------------------------------------------------------------------
 
 
-async def test_send_to_remote_pid_name_and_alias_with_nested_structs(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
-    a, b = pair
+async def test_send_to_remote_pid_name_and_alias_with_nested_structs(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
     qb: asyncio.Queue[Any] = asyncio.Queue()
     pid_b = await b.spawn_register("runner", Runner, None, qb)
     alias_b = await run_in(b, qb, pid_b, lambda p: p.create_alias())
@@ -181,8 +130,8 @@ async def test_send_to_remote_pid_name_and_alias_with_nested_structs(pair: tuple
     assert await receive(qb) == b"by alias"
 
 
-async def test_remote_from_is_the_sender_pid_on_its_node(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
-    a, b = pair
+async def test_remote_from_is_the_sender_pid_on_its_node(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
     qa: asyncio.Queue[Any] = asyncio.Queue()
     pid_a = await a.spawn(Runner, None, qa)
     await b.spawn_register("echo", Echo)
@@ -190,14 +139,14 @@ async def test_remote_from_is_the_sender_pid_on_its_node(pair: tuple[ergopy.Node
     assert await receive(qa) == ["echo", "ping"]  # came back to pid_a: from_ was pid_a
 
 
-async def test_send_to_a_node_not_connected_raises_no_connection(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A)
+async def test_send_to_a_node_not_connected_raises_no_connection(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
     with pytest.raises(gen.NoConnectionError, match="get_node"):
         a.send(gen.PID(B, 1001, 1), "hi")
 
 
-async def test_send_to_a_gone_remote_pid_is_a_dead_letter_there(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
-    a, b = pair
+async def test_send_to_a_gone_remote_pid_is_a_dead_letter_there(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
     qb: asyncio.Queue[Any] = asyncio.Queue()
     pid = await b.spawn(Runner, None, qb)
     await b.spawn_register("echo", Echo)
@@ -214,9 +163,9 @@ async def test_send_to_a_gone_remote_pid_is_a_dead_letter_there(pair: tuple[ergo
     assert b.dead_letters()["dead_letters_pid_unknown"] == 1
 
 
-async def test_a_message_over_the_peer_limit_is_refused_at_send(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A)
-    b = await cluster(B, max_message_size=4096)
+async def test_a_message_over_the_peer_limit_is_refused_at_send(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
+    b = await net_cluster(B, max_message_size=4096)
     await a.network.get_node(B)
     qb: asyncio.Queue[Any] = asyncio.Queue()
     pid = await b.spawn(Runner, None, qb)
@@ -226,8 +175,8 @@ async def test_a_message_over_the_peer_limit_is_refused_at_send(cluster: Callabl
     assert await receive(qb) == b"x" * 1000
 
 
-async def test_a_value_the_peer_cannot_decode_fails_at_send(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
-    a, b = pair
+async def test_a_value_the_peer_cannot_decode_fails_at_send(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
     pid = await b.spawn_register("echo", Echo)
     with pytest.raises(net.EncodeError):
         a.send(pid, object())
@@ -236,8 +185,8 @@ async def test_a_value_the_peer_cannot_decode_fails_at_send(pair: tuple[ergopy.N
 # ---- call and exit --------------------------------------------------------------------------
 
 
-async def test_call_a_remote_process_value_error_and_timeout(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
-    a, b = pair
+async def test_call_a_remote_process_value_error_and_timeout(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
     pid = await b.spawn_register("echo", Echo)
     assert await a.call(pid, Inner(3, ["t"])) == ["reply", Inner(3, ["t"])]
     assert await a.call(gen.ProcessID("echo", B), 5) == ["reply", 5]
@@ -249,9 +198,9 @@ async def test_call_a_remote_process_value_error_and_timeout(pair: tuple[ergopy.
         await a.call(gen.ProcessID("nobody", B), 1)  # answered at once (Go would time out)
 
 
-async def test_call_connects_on_demand(cluster: Callable[..., Any]) -> None:
-    a = await cluster(A)
-    b = await cluster(B)
+async def test_call_connects_on_demand(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
+    b = await net_cluster(B)
     await b.spawn_register("echo", Echo)
     assert a.network.nodes() == []
     assert await a.call(gen.ProcessID("echo", B), "hi") == ["reply", "hi"]
@@ -259,9 +208,9 @@ async def test_call_connects_on_demand(cluster: Callable[..., Any]) -> None:
 
 
 async def test_a_pending_call_fails_at_once_when_the_connection_is_lost(
-    pair: tuple[ergopy.Node, ergopy.Node],
+    net_pair: tuple[ergopy.Node, ergopy.Node],
 ) -> None:
-    a, b = pair
+    a, b = net_pair
     pid = await b.spawn_register("echo", Echo)
     call = asyncio.ensure_future(a.call(pid, "silent", timeout=30))
     await asyncio.sleep(0)  # let the call go out
@@ -273,8 +222,8 @@ async def test_a_pending_call_fails_at_once_when_the_connection_is_lost(
     assert a.stats()["remote_calls"] == 0
 
 
-async def test_send_exit_to_a_remote_pid(pair: tuple[ergopy.Node, ergopy.Node]) -> None:
-    a, b = pair
+async def test_send_exit_to_a_remote_pid(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
     qb: asyncio.Queue[Any] = asyncio.Queue()
     pid = await b.spawn(Runner, None, qb, True)  # traps exits
     a.send_exit(pid, gen.NotAllowedError("go away"))

@@ -245,6 +245,20 @@ class Actor(gen.ProcessBehavior):
     def demonitor(self, target: gen.SendTarget) -> None:
         self._process.demonitor(target)
 
+    def link_node(self, name: str) -> None:
+        """Link to the connected node ``name``: losing it is an exit signal (``MessageExitNode``)."""
+        self._process.link_node(name)
+
+    def unlink_node(self, name: str) -> None:
+        self._process.unlink_node(name)
+
+    def monitor_node(self, name: str) -> None:
+        """Monitor the connected node ``name``: losing it arrives as ``gen.MessageDownNode``."""
+        self._process.monitor_node(name)
+
+    def demonitor_node(self, name: str) -> None:
+        self._process.demonitor_node(name)
+
     def register_event(self, name: str, options: EventOptions | None = None) -> Ref:
         """Register an event this process produces; returns the token for ``send_event``."""
         return self._process.register_event(name, options)

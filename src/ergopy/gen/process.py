@@ -171,6 +171,23 @@ class Process(Protocol):
     def unlink(self, target: SendTarget) -> None: ...
     def monitor(self, target: SendTarget) -> None: ...
     def demonitor(self, target: SendTarget) -> None: ...
+    def link_node(self, name: str) -> None:
+        """Link to the connected node ``name``: losing it is an exit signal (``MessageExitNode``).
+
+        Raises ``NoConnectionError`` if it is not connected, ``TargetExistError`` if linked already.
+        """
+
+    def unlink_node(self, name: str) -> None:
+        """Remove the link to node ``name``; ``TargetUnknownError`` if there is none."""
+
+    def monitor_node(self, name: str) -> None:
+        """Monitor the connected node ``name``: losing it arrives as ``MessageDownNode``.
+
+        Raises ``NoConnectionError`` if it is not connected, ``TargetExistError`` if monitored already.
+        """
+
+    def demonitor_node(self, name: str) -> None:
+        """Remove the monitor of node ``name``; ``TargetUnknownError`` if there is none."""
 
     def register_event(self, name: str, options: EventOptions | None = None) -> Ref: ...
     def unregister_event(self, name: str) -> None: ...

@@ -401,7 +401,8 @@ class Network:
 
     @staticmethod
     def _check_incarnation(conn: Connection, to: Any) -> bool:
-        return type(to) is ProcessID or to.creation == conn.peer_creation
+        t = type(to)
+        return t is ProcessID or t is Event or to.creation == conn.peer_creation
 
     def send(self, from_: PID, to: Any, message: Any, priority: int) -> bool:
         """Send ``message`` to a PID, ProcessID or Alias on a connected node.
@@ -491,7 +492,7 @@ class Network:
         ``gen.ProcessIncarnationError`` for a PID/alias of a previous incarnation.
         """
         conn = self._conn(target.node)
-        if not self._check_incarnation(conn, target) and type(target) is not Event:
+        if not self._check_incarnation(conn, target):
             raise gen.ProcessIncarnationError(f"{target} belongs to a previous incarnation of node {target.node}")
         req = _REQUESTS[(kind, True, type(target))](source=watcher, target=target, ref=self._node.make_ref())
         self._requests[req.ref] = _Watch(conn.peer, watcher, kind, target)

@@ -626,6 +626,22 @@ class ProcessRecord:
         self._require(_ACTIVE, "demonitor")
         self._node.targets.remove(self, "monitor", target)
 
+    def link_node(self, name: str) -> None:
+        self._require(_ACTIVE, "link_node")
+        self._node.targets.add_node(self, "link", name)
+
+    def unlink_node(self, name: str) -> None:
+        self._require(_ACTIVE, "unlink_node")
+        self._node.targets.remove_node(self, "link", name)
+
+    def monitor_node(self, name: str) -> None:
+        self._require(_ACTIVE, "monitor_node")
+        self._node.targets.add_node(self, "monitor", name)
+
+    def demonitor_node(self, name: str) -> None:
+        self._require(_ACTIVE, "demonitor_node")
+        self._node.targets.remove_node(self, "monitor", name)
+
     def register_event(self, name: str, options: EventOptions | None = None) -> Ref:
         self._require(_ACTIVE | _INIT, "register_event")
         return self._node.events.register(self, Atom(name), options or EventOptions())
