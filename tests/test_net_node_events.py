@@ -49,9 +49,9 @@ async def test_remote_subscribers_get_the_history_then_each_publish(net_pair: tu
     producer = await b.spawn_register("producer", Producer, None, pq)
     for n in (1, 2, 3):
         b.send(producer, f"e{n}")
-    s1, q1 = await subscriber(a, "monitor")
+    _s1, q1 = await subscriber(a, "monitor")
     assert await receive(pq) == gen.MessageEventStart(gen.Atom("news"))
-    s2, q2 = await subscriber(a, "link")
+    _s2, q2 = await subscriber(a, "link")
     for q in (q1, q2):
         history = [await receive(q), await receive(q)]
         assert [(k, m.event, m.message) for k, m in history] == [("event", EV, "e2"), ("event", EV, "e3")]
@@ -83,7 +83,7 @@ async def test_the_producer_hears_stop_when_the_last_remote_subscriber_leaves(
 
 async def test_subscribing_to_an_unknown_remote_event_is_a_down(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
     a, _ = net_pair
-    s, q = await subscriber(a)
+    _s, q = await subscriber(a)
     down = await receive(q)
     assert type(down) is gen.MessageDownEvent and isinstance(down.reason, gen.EventUnknownError)
 
