@@ -230,3 +230,37 @@ async def test_send_exit_to_a_remote_pid(net_pair: tuple[ergopy.Node, ergopy.Nod
     msg = await receive(qb)
     assert type(msg) is gen.MessageExitPID and msg.pid == a.pid
     assert isinstance(msg.reason, gen.NotAllowedError)
+
+
+# ---- compression ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["gzip", "zlib"])
+async def test_compression_both_ways(net_pair: tuple[ergopy.Node, ergopy.Node], method: str) -> None:
+    a, b = net_pair
+    compress = gen.ProcessOptions(compression=gen.Compression(enable=True, type=method))
+    qa: asyncio.Queue[Any] = asyncio.Queue()
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pa = await a.spawn(Runner, compress, qa)
+    pb = await b.spawn(Runner, compress, qb)
+    big = b"ergo " * 20_000  # 100,000 bytes that compress well
+    for src, node, q, dst, peer in ((pa, a, qa, pb, B), (pb, b, qb, pa, A)):
+        conn = node.network.node(peer)
+        before = conn.stats()["bytes_out"]
+        await run_in(node, q, src, lambda p, dst=dst: p.send(dst, big))
+        other_q = qb if q is qa else qa
+        assert await receive(other_q) == big
+        assert conn.stats()["bytes_out"] - before < 2_000  # went compressed
+
+
+async def test_small_messages_are_not_compressed(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
+    qa: asyncio.Queue[Any] = asyncio.Queue()
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pa = await a.spawn(Runner, gen.ProcessOptions(compression=gen.Compression(enable=True)), qa)
+    pb = await b.spawn(Runner, None, qb)
+    conn = a.network.node(B)
+    before = conn.stats()["bytes_out"]
+    await run_in(a, qa, pa, lambda p: p.send(pb, "x" * 500))
+    assert await receive(qb) == "x" * 500
+    assert conn.stats()["bytes_out"] - before > 500  # under the 1024-byte threshold: as is

@@ -54,3 +54,13 @@ def test_node_options_network_must_be_network_options() -> None:
     with pytest.raises(TypeError, match=r"NodeOptions\.network must be a NetworkOptions or None, got 'secret'"):
         gen.NodeOptions(network="secret")
     assert gen.NodeOptions().network is None
+
+
+def test_compression_checks_its_fields() -> None:
+    assert gen.ProcessOptions(compression=gen.Compression(enable=True)).compression.enable
+    with pytest.raises(ValueError, match=r"Compression\.type must be 'gzip' or 'zlib', got 'lzw'"):
+        gen.Compression(type="lzw")
+    with pytest.raises(ValueError, match=r"Compression\.threshold must be an int >= 1024, got 10"):
+        gen.Compression(threshold=10)
+    with pytest.raises(TypeError, match=r"ProcessOptions\.compression must be a Compression or None, got True"):
+        gen.ProcessOptions(compression=True)

@@ -15,9 +15,11 @@ from typing import Any
 from .options import check_bool, check_instance, check_int, check_seconds, check_str
 
 __all__ = [
+    "NO_COMPRESSION",
     "DEFAULT_ACCEPTOR_PORT",
     "DEFAULT_REGISTRAR_PORT",
     "AcceptorOptions",
+    "Compression",
     "NetworkFlags",
     "NetworkOptions",
     "NetworkRoute",
@@ -39,6 +41,35 @@ def _check_tls(owner: object, name: str, value: object) -> Any:
     import ssl  # only when TLS is asked for
 
     return check_instance(owner, name, value, ssl.SSLContext, optional=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Compression:
+    """How a process compresses what it sends to other nodes (Go's ``gen.Compression``).
+
+    With ``enable``, a frame longer than ``threshold`` bytes goes out compressed with
+    ``type`` ("gzip", Go's default, or "zlib"; Go also reads "lzw", which nobody needs
+    to send) at ``level`` (0 default, 1 best speed, 2 best size). Go refuses a
+    threshold under 1024 bytes (below that compression costs more than it saves).
+    """
+
+    enable: bool = False
+    type: str = "gzip"
+    level: int = 0
+    threshold: int = 1024
+
+    def __post_init__(self) -> None:
+        """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range."""
+        check_bool(self, "enable", self.enable)
+        check_str(self, "type", self.type)
+        if self.type not in ("gzip", "zlib"):
+            raise ValueError(f"Compression.type must be 'gzip' or 'zlib', got {self.type!r}")
+        check_int(self, "level", self.level, 0, 2)
+        check_int(self, "threshold", self.threshold, 1024)
+
+
+NO_COMPRESSION = Compression()
+"""The default: nothing compressed."""
 
 
 @dataclass(frozen=True, slots=True)

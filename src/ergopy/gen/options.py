@@ -203,7 +203,8 @@ class ProcessOptions:
 
     ``mailbox_size`` bounds each mailbox queue (0: unbounded, Ergo's default);
     ``link_parent`` links the child to its parent, ``link_child`` the parent to
-    the child; ``env`` is inherited from the parent and overridden by this.
+    the child; ``env`` is inherited from the parent and overridden by this;
+    ``compression`` (a ``gen.Compression``) compresses its large messages to other nodes.
     """
 
     mailbox_size: int = 0
@@ -213,9 +214,14 @@ class ProcessOptions:
     send_priority: MessagePriority = MessagePriority.NORMAL
     log_level: LogLevel = LogLevel.DEFAULT
     env: dict[str, Any] = field(default_factory=dict)
+    compression: Any = None  # a gen.Compression for what it sends to other nodes (None: none)
 
     def __post_init__(self) -> None:
         """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range."""
+        if self.compression is not None:
+            from .network import Compression
+
+            check_instance(self, "compression", self.compression, Compression, optional=True)
         check_int(self, "mailbox_size", self.mailbox_size)
         check_instance(self, "fallback", self.fallback, ProcessFallback)
         check_bool(self, "link_parent", self.link_parent)

@@ -57,6 +57,7 @@ log = logging.getLogger("ergopy.net.network")
 
 _T = enp.FrameType
 _P = proto_types
+_COMPRESSION = {"gzip": enp.Compression.GZIP, "zlib": enp.Compression.ZLIB}
 _CALL_PRUNE = 1024  # pending remote calls per peer before finished ones are swept out
 
 # (kind, watch?, target type) -> request class
@@ -423,8 +424,17 @@ class Network:
             frame = enp.Frame(_T.ALIAS, to.id[1] % 255, from_.id, flags=priority, alias_id=to.id, payload=payload)
         else:
             frame = enp.Frame(_T.NAME, from_.id % 255, from_.id, flags=priority, name=_text(to.name), payload=payload)
-        conn.send(frame, from_.id)
+        self._send(conn, frame, from_)
         return True
+
+    def _send(self, conn: Connection, frame: enp.Frame, from_: PID) -> None:
+        """Send ``frame`` on ``from_``'s link, compressed as ``from_``'s options say."""
+        rec = self._node.lookup_pid(from_) if from_.node == self._node.name else None
+        c = rec.options.compression if rec is not None else None
+        if c is not None and c.enable:
+            conn.send(frame, from_.id, _COMPRESSION[c.type], c.threshold)
+        else:
+            conn.send(frame, from_.id)
 
     def call(self, from_: PID, to: Any, ref: Ref, request: Any) -> None:
         """Send a call request; the answer completes the node's pending call ``ref``.
@@ -447,7 +457,7 @@ class Network:
             frame = enp.Frame(
                 _T.REQUEST_NAME, from_.id % 255, from_.id, name=_text(to.name), ref_id=ref.id, payload=payload
             )
-        conn.send(frame, from_.id)
+        self._send(conn, frame, from_)
         calls = self._calls.setdefault(conn.peer, {})
         if len(calls) >= _CALL_PRUNE:
             for r in [r for r in calls if not self._node.call_pending(r)]:
@@ -558,7 +568,7 @@ class Network:
                     name=_text(message.event.name),
                     payload=conn.encode(message.message),
                 )
-                conn.send(frame, from_.id)
+                self._send(conn, frame, from_)
             except (gen.Error, edf.EncodeError) as e:
                 log.warning("event %s not sent to %s: %s", message.event, peer, e)
 
