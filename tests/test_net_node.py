@@ -10,10 +10,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
+import websockets
 from conftest import Runner, receive, run_in
+from ws_helpers import expect, serve
 
 import ergopy
 from ergopy import act, gen, net
+from ergopy.meta import websocket
 from ergopy.net.connection import MessageTooLargeError
 
 A, B, C = "a@localhost", "b@localhost", "c@localhost"
@@ -264,3 +267,25 @@ async def test_small_messages_are_not_compressed(net_pair: tuple[ergopy.Node, er
     await run_in(a, qa, pa, lambda p: p.send(pb, "x" * 500))
     assert await receive(qb) == "x" * 500
     assert conn.stats()["bytes_out"] - before > 500  # under the 1024-byte threshold: as is
+
+
+# ---- a WebSocket connection held by another node ---------------------------------------------
+
+
+async def test_a_process_on_b_writes_to_a_websocket_connection_held_by_a(
+    net_pair: tuple[ergopy.Node, ergopy.Node],
+) -> None:
+    a, b = net_pair
+    served = await serve(a, pool=("w1",), echo=False)
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pb = await b.spawn(Runner, None, qb)
+    async with websockets.connect(served.url()) as client:
+        connect = await expect(served.queue, websocket.MessageConnect)
+        alias = connect.id
+        await run_in(b, qb, pb, lambda p: p.send_alias(alias, websocket.Message(body=b"from node b")))
+        async with asyncio.timeout(5):
+            assert await client.recv() == "from node b"
+        binary = websocket.Message(type=websocket.MessageType.BINARY, body=b"\x00\x01")
+        await run_in(b, qb, pb, lambda p: p.send(alias, binary))
+        async with asyncio.timeout(5):
+            assert await client.recv() == b"\x00\x01"
