@@ -289,3 +289,57 @@ async def test_a_process_on_b_writes_to_a_websocket_connection_held_by_a(
         await run_in(b, qb, pb, lambda p: p.send(alias, binary))
         async with asyncio.timeout(5):
             assert await client.recv() == b"\x00\x01"
+
+
+# ---- handshake: TLS, a taken name --------------------------------------------------------------
+
+
+def tls_contexts(tmp_path: Any) -> tuple[Any, Any, bytes]:
+    import ssl
+
+    from test_net_handshake import self_signed
+
+    pem, key_pem, der = self_signed()
+    (tmp_path / "c.pem").write_bytes(pem)
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    client = ssl.create_default_context(cafile=str(tmp_path / "c.pem"))
+    client.check_hostname = False
+    return server, client, der
+
+
+async def test_tls_acceptor_reached_through_the_registrar(net_cluster: Callable[..., Any], tmp_path: Any) -> None:
+    server, _, der = tls_contexts(tmp_path)
+    acc = gen.AcceptorOptions(host="127.0.0.1", port=0, tls=server, cert_der=der)
+    a = await net_cluster(A, insecure_skip_verify=True)
+    b = await net_cluster(B, acceptors=[acc])
+    assert b.network.acceptors()[0].tls
+    await b.spawn_register("echo", Echo)
+    assert await a.call(gen.ProcessID("echo", B), "over tls") == ["reply", "over tls"]
+    assert a.network.node(B).stats()["links"] == 3  # the pool joined over TLS too
+
+
+async def test_tls_through_a_static_route_with_a_verifying_context(
+    net_cluster: Callable[..., Any], tmp_path: Any
+) -> None:
+    server, client, der = tls_contexts(tmp_path)
+    a = await net_cluster(A, registrar=False)
+    b = await net_cluster(B, registrar=False, acceptors=[gen.AcceptorOptions("127.0.0.1", 0, server, der)])
+    port = b.network.acceptors()[0].port
+    a.network.add_route(B, gen.NetworkRoute(host="127.0.0.1", port=port, tls=client))
+    await b.spawn_register("echo", Echo)
+    assert await a.call(gen.ProcessID("echo", B), 1) == ["reply", 1]
+
+
+async def test_a_name_already_connected_is_refused(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A, registrar=False)
+    b = await net_cluster(B, registrar=False)
+    impostor = await net_cluster(B, registrar=False)
+    port = a.network.acceptors()[0].port
+    for n in (b, impostor):
+        n.network.add_route(A, gen.NetworkRoute(host="127.0.0.1", port=port))
+    await b.network.get_node(A)
+    with pytest.raises(gen.NoConnectionError, match="handshake"):
+        await impostor.network.get_node(A)
+    assert a.network.nodes() == [B] and impostor.network.nodes() == []

@@ -32,6 +32,8 @@ def test_empty_cookie_is_refused() -> None:
         ({"liveness": 2}, ValueError, r"NetworkOptions\.liveness must be at least 4 seconds, got 2"),
         ({"request_timeout": 0}, ValueError, r"NetworkOptions\.request_timeout must be a finite"),
         ({"registrar": "yes"}, TypeError, r"NetworkOptions\.registrar must be a bool"),
+        ({"client_tls": "ctx"}, TypeError, r"NetworkOptions\.client_tls must be a SSLContext or None"),
+        ({"insecure_skip_verify": 1}, TypeError, r"NetworkOptions\.insecure_skip_verify must be a bool"),
     ],
 )
 def test_network_options_refuse_bad_fields(kwargs: dict[str, object], error: type[Exception], text: str) -> None:

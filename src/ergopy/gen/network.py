@@ -161,8 +161,11 @@ class NetworkOptions:
     same on every node of a host). ``routes`` are static routes by node name.
     ``liveness`` bounds, in seconds, how long a silent peer goes unnoticed (the
     issue's bound: 20 s by default; at least 4, the kernel counts in seconds).
-    ``request_timeout`` bounds a link, monitor or spawn request's wait for its result
-    (Go's 5 s).
+    ``request_timeout`` bounds a remote spawn's wait for its result (Go's 5 s).
+    ``client_tls`` is the ``ssl.SSLContext`` used to dial a node whose registrar route
+    says TLS (None: the system's default verification, or none at all with
+    ``insecure_skip_verify``, Go's ``InsecureSkipVerify``: the handshake's certificate
+    fingerprint still binds the peer's certificate to the cookie).
     """
 
     cookie: str = ""
@@ -174,6 +177,8 @@ class NetworkOptions:
     routes: Mapping[str, NetworkRoute] = field(default_factory=dict)
     liveness: float = 20.0
     request_timeout: float = 5.0
+    client_tls: Any = None
+    insecure_skip_verify: bool = False
 
     def __post_init__(self) -> None:
         """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range,
@@ -200,3 +205,5 @@ class NetworkOptions:
         if seconds is not None and seconds < 4:
             raise ValueError(f"NetworkOptions.liveness must be at least 4 seconds, got {self.liveness!r}")
         check_seconds(self, "request_timeout", self.request_timeout, optional=False, positive=True)
+        _check_tls(self, "client_tls", self.client_tls)
+        check_bool(self, "insecure_skip_verify", self.insecure_skip_verify)

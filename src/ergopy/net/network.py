@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -345,7 +346,8 @@ class Network:
             if route is not None:
                 targets = [(route.host or host, route.port, route.tls)]
             elif self._registrar is not None:
-                targets = [(r.host or host, int(r.port), None) for r in await self._registrar.resolve(name)]
+                resolved = await self._registrar.resolve(name)
+                targets = [(r.host or host, int(r.port), self._client_tls() if r.tls else None) for r in resolved]
             else:
                 raise gen.NoConnectionError(f"no route to node {name} (add_route, or turn the registrar on)")
         except (UnknownNodeError, RegistrarError) as e:
@@ -358,6 +360,15 @@ class Network:
             except (handshake.HandshakeError, OSError) as e:
                 error = e
         raise gen.NoConnectionError(f"no connection to node {name}: {error or 'no route'}")
+
+    def _client_tls(self) -> ssl.SSLContext:
+        if self.options.client_tls is not None:
+            return self.options.client_tls  # type: ignore[no-any-return]
+        ctx = ssl.create_default_context()
+        if self.options.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
     def enable_spawn(self, name: str, factory: gen.Factory, *nodes: str) -> None:
         """Let peers spawn ``factory`` as ``name`` (only ``nodes`` if given; off by default).
