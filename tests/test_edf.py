@@ -943,3 +943,30 @@ def test_registered_array_type_writes_its_items_only() -> None:
     assert type(got) is Digest and got == [1, 2, 3, 4]
     with pytest.raises(edf.EncodeError, match="exactly 4"):
         edf.encode(Digest([1]))
+
+
+@pytest.mark.parametrize(("prefix", "body"), [
+    ("9e000186a09e000186a09e0000000096", b""),  # [1e5][1e5][0]int: no bytes, 1e10 steps
+    ("9d9e000186a09e0000000096", b"\x9d\x00\x00\x10\x00"),  # 4096 x [1e5][0]int
+    ("9f969e000186a09e0000000096", b"\x9f\x00\x00\x10\x00"),  # map[int][1e5][0]int
+])
+def test_arrays_of_empty_items_cannot_make_decoding_hang(prefix: str, body: bytes) -> None:
+    """Each announced length fits the 200 kB that follow, yet the steps multiply (it hung before)."""
+    raw = bytes.fromhex(prefix)
+    data = b"\x82" + struct.pack(">H", len(raw)) + raw + body + bytes(200_000)
+    start = time.perf_counter()
+    with pytest.raises(edf.DecodeError):
+        edf.decode(data)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_registered_empty_struct_round_trips_in_an_array() -> None:
+    @net.register("#example.com/x/Empty")
+    @dataclasses.dataclass
+    class Empty:
+        pass
+
+    assert edf.decode(edf.encode(net.Array(Empty, [Empty()] * 3))) == [Empty()] * 3
+    # as Go: a slice may not announce more items than bytes left, even of empty items
+    with pytest.raises(edf.DecodeError):
+        edf.decode(edf.encode(net.Slice(Empty, [Empty(), Empty()])))

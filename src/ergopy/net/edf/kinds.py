@@ -61,12 +61,17 @@ class _GoType:
     names a registered type (so caches change it).
     """
 
-    __slots__ = ("dec", "dec_any", "elem", "enc", "enc_any", "has_reg", "key", "kind", "length", "name", "prefix",
-                 "reg")
+    __slots__ = ("dec", "dec_any", "elem", "enc", "enc_any", "has_reg", "key", "kind", "length", "min_size", "name",
+                 "prefix", "reg", "work")
 
     def __init__(self, name: str, kind: int, prefix: bytes, enc: _Enc, dec: _Dec, dec_any: _Dec | None = None,
-                 *, has_reg: bool = False) -> None:
+                 *, has_reg: bool = False, min_size: int = 1, work: int = 1) -> None:
         self.name = name
+        # Bounds for decoding hostile input: a body takes at least min_size bytes, and
+        # decoding one value runs about `work` steps (an array of N items is N steps, an
+        # array of empty structs costs steps but no bytes).
+        self.min_size = min_size
+        self.work = work
         self.kind = kind
         self.prefix = prefix
         self.enc = enc
@@ -143,7 +148,7 @@ def _num(name: str, tag: int, fmt: str, wrap: type | None) -> _GoType:
         def dec_any(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
             return w(unpack(data, off)[0]), off + size
 
-    return _GoType(name, _K_BASIC, bytes([tag]), enc, dec, dec_any)
+    return _GoType(name, _K_BASIC, bytes([tag]), enc, dec, dec_any, min_size=size)
 
 
 _T_INT8 = _num("int8", 0x92, "b", Int8)
@@ -200,7 +205,7 @@ def _dec_string(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int
     return data[off:end].decode("utf-8", "surrogateescape"), end
 
 
-_T_STRING = _GoType("string", _K_BASIC, b"\x8d", _enc_string, _dec_string)
+_T_STRING = _GoType("string", _K_BASIC, b"\x8d", _enc_string, _dec_string, min_size=2)
 
 
 def _enc_binary(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
@@ -223,7 +228,7 @@ def _dec_binary(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int
     return data[off:end], end
 
 
-_T_BINARY = _GoType("[]byte", _K_BASIC, b"\x8e", _enc_binary, _dec_binary)
+_T_BINARY = _GoType("[]byte", _K_BASIC, b"\x8e", _enc_binary, _dec_binary, min_size=4)
 
 # Atoms: memoise the bytes of the few names a node writes over and over (node names).
 _ATOM_BYTES: dict[str, bytes] = {}
@@ -276,7 +281,7 @@ def _read_atom(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Atom, int
     return a, end
 
 
-_T_ATOM = _GoType("gen.Atom", _K_BASIC, b"\x8c", _enc_atom, _read_atom)
+_T_ATOM = _GoType("gen.Atom", _K_BASIC, b"\x8c", _enc_atom, _read_atom, min_size=2)
 
 _QQ = struct.Struct(">Qq")
 _Q3 = struct.Struct(">qQQQ")
@@ -328,11 +333,11 @@ def _dec_alias(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]
     return Alias(node, cr, (a, b, d)), off + 32
 
 
-_T_PID = _GoType("gen.PID", _K_BASIC, b"\xaa", _enc_pid, _dec_pid)
-_T_PROCESSID = _GoType("gen.ProcessID", _K_BASIC, b"\xab", _enc_named, _dec_processid)
-_T_ALIAS = _GoType("gen.Alias", _K_BASIC, b"\xac", _enc_refish, _dec_alias)
-_T_EVENT = _GoType("gen.Event", _K_BASIC, b"\xad", _enc_named, _dec_event)
-_T_REF = _GoType("gen.Ref", _K_BASIC, b"\xae", _enc_refish, _dec_ref)
+_T_PID = _GoType("gen.PID", _K_BASIC, b"\xaa", _enc_pid, _dec_pid, min_size=18)
+_T_PROCESSID = _GoType("gen.ProcessID", _K_BASIC, b"\xab", _enc_named, _dec_processid, min_size=4)
+_T_ALIAS = _GoType("gen.Alias", _K_BASIC, b"\xac", _enc_refish, _dec_alias, min_size=34)
+_T_EVENT = _GoType("gen.Event", _K_BASIC, b"\xad", _enc_named, _dec_event, min_size=4)
+_T_REF = _GoType("gen.Ref", _K_BASIC, b"\xae", _enc_refish, _dec_ref, min_size=34)
 
 # --- time.Time (Go's MarshalBinary, versions 1 and 2) ----------------------------
 
@@ -476,7 +481,7 @@ def _dec_error(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]
     return _error_from_text(data[off:end].decode()), end
 
 
-_T_ERROR = _GoType("error", _K_BASIC, b"\x9c", _enc_error, _dec_error)
+_T_ERROR = _GoType("error", _K_BASIC, b"\x9c", _enc_error, _dec_error, min_size=2)
 
 # --- any ---------------------------------------------------------------------------
 
@@ -504,6 +509,7 @@ _BASIC_BY_TAG: dict[int, _GoType] = {
 # --- composite kinds ------------------------------------------------------------------
 
 _COMPOSITES: dict[tuple[Any, ...], _GoType] = {}
+_WORK_PER_BYTE = 64  # decoding steps allowed per byte of input: bounds arrays of empty items
 
 
 def _slice_of(elem: _GoType) -> _GoType:
@@ -511,7 +517,7 @@ def _slice_of(elem: _GoType) -> _GoType:
     hit = _COMPOSITES.get(key)
     if hit is not None:
         return hit
-    ienc, idec = elem.enc, elem.dec
+    ienc, idec, ework = elem.enc, elem.dec, elem.work
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         if v is None:
@@ -530,7 +536,7 @@ def _slice_of(elem: _GoType) -> _GoType:
             raise DecodeError(f"slice marker 0x9d expected, got {m:#04x}")
         (n,) = _I.unpack_from(data, off + 1)
         off += 5
-        if n > len(data) - off:
+        if n > len(data) - off or (ework > 1 and n * ework > _WORK_PER_BYTE * len(data)):
             raise DecodeError(f"slice of {n} items runs past the end of the data")
         out: list[Any] = []
         append = out.append
@@ -565,6 +571,8 @@ def _array_of(elem: _GoType, length: int) -> _GoType:
     if hit is not None:
         return hit
     ienc, idec = elem.enc, elem.dec
+    need = length * elem.min_size
+    work = 1 + length * elem.work
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         if v is None or len(v) != length:
@@ -574,7 +582,7 @@ def _array_of(elem: _GoType, length: int) -> _GoType:
             ienc(buf, x, c)
 
     def dec(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
-        if length > len(data) - off:
+        if need > len(data) - off or work > _WORK_PER_BYTE * len(data):
             raise DecodeError(f"array of {length} items runs past the end of the data")
         out: list[Any] = []
         append = out.append
@@ -591,7 +599,7 @@ def _array_of(elem: _GoType, length: int) -> _GoType:
         return a, off
 
     t = _GoType(f"[{length}]{elem.name}", _K_ARRAY, b"\x9e" + _I.pack(length) + elem.prefix, enc, dec, dec_any,
-                has_reg=elem.has_reg)
+                has_reg=elem.has_reg, min_size=need, work=work)
     t.elem = elem
     t.length = length
     if len(_COMPOSITES) < _MEMO_MAX:
@@ -605,6 +613,7 @@ def _map_of(key: _GoType, value: _GoType) -> _GoType:
     if hit is not None:
         return hit
     kenc, kdec, venc, vdec = key.enc, key.dec, value.enc, value.dec
+    ework = key.work + value.work
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         if v is None:
@@ -624,7 +633,7 @@ def _map_of(key: _GoType, value: _GoType) -> _GoType:
             raise DecodeError(f"map marker 0x9f expected, got {m:#04x}")
         (n,) = _I.unpack_from(data, off + 1)
         off += 5
-        if n > len(data) - off:
+        if n > len(data) - off or (ework > 2 and n * ework > _WORK_PER_BYTE * len(data)):
             raise DecodeError(f"map of {n} entries runs past the end of the data")
         out: dict[Any, Any] = {}
         for _ in range(n):

@@ -53,6 +53,7 @@ from .kinds import (
     _T_UINT32,
     _T_UINT64,
     _WIDTHS,
+    _WORK_PER_BYTE,
     _array_of,
     _Enc,
     _error_text,
@@ -152,7 +153,7 @@ def _enc_bytes_from_ints(buf: bytearray, v: Any, c: EncodeCaches | None) -> None
     _T_BINARY.enc(buf, v if v is None or isinstance(v, bytes | bytearray | memoryview) else bytes(v), c)
 
 
-_T_BYTES_FROM_INTS = _GoType("[]byte", _K_BASIC, b"\x8e", _enc_bytes_from_ints, _T_BINARY.dec)
+_T_BYTES_FROM_INTS = _GoType("[]byte", _K_BASIC, b"\x8e", _enc_bytes_from_ints, _T_BINARY.dec, min_size=4)
 
 
 def _nullable_ident(t: _GoType) -> _GoType:
@@ -174,7 +175,7 @@ def _nullable_ident(t: _GoType) -> _GoType:
             v, off = bdec(data, off, c)
             return (None if v == zero else v), off
 
-    n = _GoType(t.name, t.kind, t.prefix, enc, dec, t.dec_any, has_reg=t.has_reg)
+    n = _GoType(t.name, t.kind, t.prefix, enc, dec, t.dec_any, has_reg=t.has_reg, min_size=t.min_size, work=t.work)
     n.elem, n.key, n.length, n.reg = t.elem, t.key, t.length, t.reg
     return n
 
@@ -274,7 +275,8 @@ def _make_struct(name: str, cls: type, fields: list[tuple[str, _GoType]], by_key
     exec("\n".join(enc_lines), ns)  # generated from identifiers checked above
     exec("\n".join(dec_lines), ns)
     exec("\n".join(any_lines), ns)
-    t = _GoType(name, _K_REG, b"", ns["enc"], ns["dec"], has_reg=True)
+    t = _GoType(name, _K_REG, b"", ns["enc"], ns["dec"], has_reg=True, min_size=sum(f.min_size for _, f in fields),
+                work=1 + sum(f.work for _, f in fields))
     t.enc_any = ns["enc_any"]
     return t
 
@@ -440,14 +442,14 @@ def _named_basic(name: str, cls: type, base: _GoType) -> _GoType:
         except (ValueError, TypeError):  # e.g. an IntEnum without that member: keep the number
             return v, off
 
-    t = _GoType(name, _K_REG, b"", benc, dec)
+    t = _GoType(name, _K_REG, b"", benc, dec, min_size=base.min_size)
     t.elem = base
     return t
 
 
 def _named_slice(name: str, cls: type, elem: _GoType) -> _GoType:
     inner = _slice_of(elem)
-    ienc, idec = inner.enc, elem.dec
+    ienc, idec, ework = inner.enc, elem.dec, elem.work
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         mark = len(buf)
@@ -463,7 +465,7 @@ def _named_slice(name: str, cls: type, elem: _GoType) -> _GoType:
             raise DecodeError(f"{name}: registered slice marker 0x83 expected, got {m:#04x}")
         (n,) = _I.unpack_from(data, off + 1)
         off += 5
-        if n > len(data) - off:
+        if n > len(data) - off or (ework > 1 and n * ework > _WORK_PER_BYTE * len(data)):
             raise DecodeError(f"{name}: {n} items run past the end of the data")
         out = cls()
         append = out.append
@@ -483,12 +485,12 @@ def _named_array(name: str, cls: type, array: _GoType) -> _GoType:
         items, off = adec(data, off, c)
         return cls(items), off
 
-    return _GoType(name, _K_REG, b"", array.enc, dec)
+    return _GoType(name, _K_REG, b"", array.enc, dec, min_size=array.min_size, work=array.work)
 
 
 def _named_map(name: str, cls: type, key: _GoType, value: _GoType) -> _GoType:
     inner = _map_of(key, value)
-    ienc, kdec, vdec = inner.enc, key.dec, value.dec
+    ienc, kdec, vdec, ework = inner.enc, key.dec, value.dec, key.work + value.work
 
     def enc(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
         mark = len(buf)
@@ -504,7 +506,7 @@ def _named_map(name: str, cls: type, key: _GoType, value: _GoType) -> _GoType:
             raise DecodeError(f"{name}: registered map marker 0x83 expected, got {m:#04x}")
         (n,) = _I.unpack_from(data, off + 1)
         off += 5
-        if n > len(data) - off:
+        if n > len(data) - off or (ework > 2 and n * ework > _WORK_PER_BYTE * len(data)):
             raise DecodeError(f"{name}: {n} entries run past the end of the data")
         out = cls()
         for _ in range(n):
@@ -539,7 +541,7 @@ def _custom_type(name: str, cls: Any) -> _GoType:
         except Exception as e:
             raise DecodeError(f"{name}: edf_unmarshal failed: {e}") from None
 
-    return _GoType(name, _K_REG, b"", enc, dec)
+    return _GoType(name, _K_REG, b"", enc, dec, min_size=4)
 
 
 def register_error(error: BaseException | type[BaseException] | str, text: str | None = None) -> None:
