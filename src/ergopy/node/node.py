@@ -335,7 +335,9 @@ class Node:
             raise gen.NodeTerminatedError(f"node {self._name.text} has stopped")
         node = getattr(to, "node", self._name)
         if node and node != self._name:
-            raise gen.NoConnectionError(f"no connection to node {node} (remote routing needs the network layer)")
+            if self._network is None:
+                raise gen.NoConnectionError(f"no connection to node {node}: this node has no network")
+            raise gen.NotAllowedError(f"{to} is on node {node}: this operation works on local processes only")
         raise gen.ProcessUnknownError(f"unknown process {to}")
 
     def send(self, to: gen.SendTarget, message: Any) -> None:
