@@ -970,3 +970,13 @@ def test_registered_empty_struct_round_trips_in_an_array() -> None:
     # as Go: a slice may not announce more items than bytes left, even of empty items
     with pytest.raises(edf.DecodeError):
         edf.decode(edf.encode(net.Slice(Empty, [Empty(), Empty()])))
+
+
+def test_websocket_disconnect_and_message_type_under_meta_names() -> None:
+    alias = gen.Alias(NODE, 1700000000, (1, 2, 3))
+    data = edf.encode(websocket.MessageDisconnect(alias, 1000, "bye"))
+    name = b"#ergo.services/meta/websocket/MessageDisconnect"
+    assert data == b"\x83" + struct.pack(">H", len(name)) + name + bytes.fromhex(BY_NAME["alias"]["hex"])[1:]
+    assert edf.decode(data) == websocket.MessageDisconnect(alias)  # Go's struct has only the alias
+    assert edf.go_type_name(websocket.MessageType.TEXT) == "#ergo.services/meta/websocket/MessageType"
+    assert edf.decode(edf.encode(websocket.MessageType.PONG)) is websocket.MessageType.PONG
