@@ -343,3 +343,47 @@ async def test_a_name_already_connected_is_refused(net_cluster: Callable[..., An
     with pytest.raises(gen.NoConnectionError, match="handshake"):
         await impostor.network.get_node(A)
     assert a.network.nodes() == [B] and impostor.network.nodes() == []
+
+
+# ---- connection life ----------------------------------------------------------------------------
+
+
+async def test_simultaneous_get_node_from_both_sides_gives_both_one_connection(
+    net_cluster: Callable[..., Any],
+) -> None:
+    a = await net_cluster(A)
+    b = await net_cluster(B)
+    ra, rb = await asyncio.gather(a.network.get_node(B), b.network.get_node(A))
+    assert ra.name == B and rb.name == A
+    assert a.network.nodes() == [B] and b.network.nodes() == [A]
+
+
+async def test_connect_and_disconnect_cycles_leave_stats_as_they_were(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
+    b = await net_cluster(B)
+    await b.spawn_register("echo", Echo)
+    qa: asyncio.Queue[Any] = asyncio.Queue()
+    w = await a.spawn(Runner, None, qa, True)
+    before_a, before_b = a.stats(), b.stats()
+    for _ in range(20):
+        await a.network.get_node(B)
+        await run_in(a, qa, w, lambda p: p.monitor(gen.ProcessID("echo", B)))
+        a.network.node(B).disconnect()
+        msg = await receive(qa)
+        assert type(msg) is gen.MessageDownProcessID and isinstance(msg.reason, gen.NoConnectionError)
+        async with asyncio.timeout(2):
+            while b.network.nodes():
+                await b.network._endpoint.changes.wait()
+    assert a.stats() == before_a and b.stats() == before_b
+
+
+async def test_links_get_the_liveness_bound(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A, liveness=8.0)
+    await net_cluster(B)
+    await a.network.get_node(B)
+    opt = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if opt is None:
+        pytest.skip("no TCP_USER_TIMEOUT here")
+    for link in a.network.node(B)._conn.links:
+        sock = link.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, opt) == 8000 - 1000  # bound - step (8/5 s -> 1 s)

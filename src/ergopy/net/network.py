@@ -358,6 +358,9 @@ class Network:
                 self._endpoint.client_ssl = tls  # Endpoint dials with one context; set per route
                 return await self._endpoint.connect(h, port, peer=name)
             except (handshake.HandshakeError, OSError) as e:
+                existing = self._endpoint.connections.get(name)
+                if existing is not None:  # the peer dialled us meanwhile: its connection serves both
+                    return existing
                 error = e
         raise gen.NoConnectionError(f"no connection to node {name}: {error or 'no route'}")
 
