@@ -113,8 +113,13 @@ class Process(Protocol):
     an error (Erlang's rule, the only one that holds across nodes): the message is
     dropped and counted as a dead letter in ``node.stats()``. They raise
     ``ProcessUnknownError`` for a name that is not registered, ``MailboxFullError``
-    when the target's mailbox is full, ``NoConnectionError`` for a target on another
-    node; ``call`` raises ``ProcessUnknownError`` for anything that is gone.
+    when the target's mailbox is full, ``NoConnectionError`` for a target on a node
+    this one is not connected to (a send never dials; ``call`` connects on demand);
+    ``call`` raises ``ProcessUnknownError`` for anything that is gone, on any node.
+    A remote ``link``/``monitor`` is confirmed by the target's node later: a refusal
+    arrives as the ``MessageExit*``/``MessageDown*`` with the refusal as reason, and
+    a remote ``link_event``/``monitor_event`` returns ``[]`` and delivers the buffered
+    history to ``handle_event`` once the target's node answers.
     """
 
     @property

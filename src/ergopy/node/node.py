@@ -243,8 +243,10 @@ class Node:
         an error: the message is dropped and counted as a dead letter (a call request
         still raises, its caller waits for an answer). Raises ``ProcessUnknownError``
         for a name that is not registered, ``MailboxFullError`` for a full mailbox,
-        ``NoConnectionError`` for a target on another node, ``NodeTerminatedError``
-        once the node has stopped, ``UnsupportedError`` for anything not a target.
+        ``NoConnectionError`` for a target on a node this one is not connected to (a
+        send never dials: see ``net.network``), ``NodeTerminatedError`` once the node
+        has stopped, ``UnsupportedError`` for anything not a target. A target on a
+        connected node goes over the network; the errors of its node are not seen here.
         """
         t = type(to)
         if t is PID:
@@ -344,7 +346,9 @@ class Node:
         """Send from the node's core PID; a PID or alias that is gone drops it (a dead letter).
 
         Raises ``ProcessUnknownError`` for an unregistered name, ``MailboxFullError``,
-        ``NoConnectionError`` for another node's target, ``NodeTerminatedError`` after stop.
+        ``NoConnectionError`` for a target on a node not connected, ``NodeTerminatedError``
+        after stop; over the network also ``net.EncodeError`` for a value the peer cannot
+        decode and ``MessageTooLargeError`` over the peer's size limit.
         """
         self.route(self._pid, to, message, _NORMAL)
 
