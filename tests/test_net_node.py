@@ -9,14 +9,17 @@ import socket
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import hypothesis
 import pytest
 import websockets
 from conftest import Runner, receive, run_in
+from hypothesis import strategies as st
 from ws_helpers import expect, serve
 
 import ergopy
 from ergopy import act, gen, net
 from ergopy.meta import websocket
+from ergopy.net import enp
 from ergopy.net.connection import MessageTooLargeError
 
 A, B, C = "a@localhost", "b@localhost", "c@localhost"
@@ -387,3 +390,40 @@ async def test_links_get_the_liveness_bound(net_cluster: Callable[..., Any]) -> 
     for link in a.network.node(B)._conn.links:
         sock = link.transport.get_extra_info("socket")
         assert sock.getsockopt(socket.IPPROTO_TCP, opt) == 8000 - 1000  # bound - step (8/5 s -> 1 s)
+
+
+# ---- fuzzed frames --------------------------------------------------------------------------------
+
+
+_frames = st.builds(
+    enp.Frame,
+    type=st.sampled_from([t for t in enp.FrameType if t is not enp.FrameType.Z]),
+    order=st.integers(0, 255),
+    from_id=st.integers(0, 2**64 - 1),
+    to_id=st.one_of(st.integers(1000, 1010), st.integers(0, 2**64 - 1)),
+    flags=st.integers(0, 255),
+    timestamp=st.integers(-(2**63), 2**63 - 1),
+    ref_id=st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+    alias_id=st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+    name=st.sampled_from(["echo", "nobody", "", "ev"]),
+    code=st.integers(0, 255),
+    payload=st.one_of(st.binary(max_size=64), st.sampled_from([b"\x8d\x00\x02hi", b"\x9c\x00\x04boom", b"\xff"])),
+)
+
+
+async def test_fuzzed_frames_from_a_peer_never_break_the_node(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
+    await b.spawn_register("echo", Echo)
+    conn = b.network.node(A)._conn
+    seen: list[enp.Frame] = []
+
+    @hypothesis.settings(max_examples=300, deadline=None, database=None)
+    @hypothesis.given(frame=_frames)
+    def feed(frame: enp.Frame) -> None:
+        seen.append(frame)
+        b.network.frame_received(conn, frame)  # dropped, answered or delivered; never raises
+
+    feed()
+    assert len(seen) >= 100
+    await b.spawn_register("echo2", Echo)  # fuzzed exits may have ended "echo": that is allowed
+    assert await a.call(gen.ProcessID("echo2", B), "still here") == ["reply", "still here"]
