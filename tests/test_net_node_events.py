@@ -146,3 +146,16 @@ async def test_remote_spawn_off_by_flags(net_cluster: Callable[..., Any]) -> Non
     b.network.enable_spawn("worker", Worker)
     with pytest.raises(gen.NotAllowedError, match="does not allow remote spawns"):
         await (await a.network.get_node(B)).spawn("worker")
+
+
+async def test_remote_spawn_carries_env_and_compression(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    class Probe(act.Actor):
+        def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+            c = self._process.options.compression  # type: ignore[attr-defined]
+            return [self.env("COLOR"), c.type if c else None]
+
+    a, b = net_pair
+    b.network.enable_spawn("probe", Probe)
+    opts = gen.ProcessOptions(env={"color": "blue"}, compression=gen.Compression(enable=True, type="zlib"))
+    pid = await (await a.network.get_node(B)).spawn("probe", opts)
+    assert await a.call(pid, "?") == ["blue", "zlib"]

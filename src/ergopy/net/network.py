@@ -604,6 +604,11 @@ class Network:
             log_level=o.log_level,
             env=dict(o.env) or None,  # type: ignore[arg-type]
         )
+        if o.compression is not None and o.compression.enable:
+            c = o.compression
+            wire.compression = nettypes.Compression(
+                True, nettypes.CompressionType(c.type), nettypes.CompressionLevel(c.level), c.threshold
+            )
         extra = nettypes.ProcessOptionsExtra(
             process_options=wire,
             parent_pid=node.pid,
@@ -800,11 +805,18 @@ class Network:
         extra = req.options
         po = extra.process_options
         try:
+            wc = po.compression
+            compression = None
+            if wc.enable and str.__str__(wc.type) in ("gzip", "zlib"):
+                compression = gen.Compression(
+                    True, str.__str__(wc.type), min(2, max(0, int(wc.level))), max(1024, wc.threshold)
+                )
             options = gen.ProcessOptions(
                 mailbox_size=int(po.mailbox_size),
                 send_priority=po.send_priority,
                 log_level=po.log_level,
-                env=dict(po.env or {}),
+                env={str.__str__(k): v for k, v in (po.env or {}).items()},
+                compression=compression,
             )
             register = _text(extra.register) or None
             pid = await self._node.spawn_process(factory, options, list(extra.args or ()), name=register)
