@@ -427,3 +427,29 @@ async def test_fuzzed_frames_from_a_peer_never_break_the_node(net_pair: tuple[er
     assert len(seen) >= 100
     await b.spawn_register("echo2", Echo)  # fuzzed exits may have ended "echo": that is allowed
     assert await a.call(gen.ProcessID("echo2", B), "still here") == ["reply", "still here"]
+
+
+async def test_stop_ends_a_dial_in_progress(net_cluster: Callable[..., Any]) -> None:
+    accepted = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        accepted.set()  # and never answer the handshake
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    try:
+        a = await net_cluster(A, registrar=False)
+        a.network.add_route(B, gen.NetworkRoute(host="127.0.0.1", port=server.sockets[0].getsockname()[1]))
+        dial = asyncio.ensure_future(a.network.get_node(B))
+        async with asyncio.timeout(2):
+            await accepted.wait()
+            assert a.stats()["connecting"] == 1
+            await a.stop()
+            with pytest.raises(gen.NoConnectionError, match="the network stopped"):
+                await dial
+    finally:
+        for w in writers:
+            w.close()
+        server.close()
+        await server.wait_closed()

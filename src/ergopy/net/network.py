@@ -337,7 +337,12 @@ class Network:
             task = asyncio.get_running_loop().create_task(self._connect(name), name=f"ergopy connect {name}")
             self._connecting[name] = task
             task.add_done_callback(lambda _: self._connecting.pop(name, None))
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled() and self._stopped:  # the network stopped under the dial, not the caller
+                raise gen.NoConnectionError(f"no connection to node {name}: the network stopped") from None
+            raise
 
     async def _connect(self, name: str) -> Connection:
         route = self._routes.get(name)
