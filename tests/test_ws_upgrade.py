@@ -1,24 +1,20 @@
 """The server's own opening handshake (websocket.upgrade): what it accepts, what it answers,
-and that an upgraded socket leaves aiohttp's request handling for good."""
+and that an upgraded socket never enters aiohttp's request handling."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import struct
 from typing import Any, cast
 
 import pytest
-from aiohttp import EofStream
-from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 from websockets.asyncio.client import connect
 from ws_helpers import RawClient, expect, serve, upgrade_request
 
 import ergopy
 from ergopy.meta import websocket
-from ergopy.meta.websocket import upgrade
-from ergopy.meta.websocket.aiohttp_fixes import ClientFrameMaskCheck
+from ergopy.meta.websocket import engine
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -95,32 +91,70 @@ async def test_an_upgraded_socket_leaves_aiohttp_and_the_server_counts_it_until_
 
 
 class _PausableTransport:
-    """Enough of a transport for the protocol: reading can be paused and resumed."""
+    """Enough of a transport for the protocol: reading can be paused and resumed, writes are dropped."""
+
+    def __init__(self) -> None:
+        self.paused = False
+
+    def get_extra_info(self, name: str) -> Any:
+        return None
 
     def pause_reading(self) -> None:
-        pass
+        self.paused = True
 
     def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
 
-async def test_frames_already_read_are_delivered_after_the_socket_is_lost_while_the_queue_was_full() -> None:
-    """aiohttp's reader parks on its full queue by weak reference only, with the frames it has
-    read but not queued: the protocol keeps it, so they are all delivered after a reset."""
-    loop = asyncio.get_running_loop()
-    proto = upgrade.UpgradedProtocol(cast(Any, _PausableTransport()))
-    queue = WebSocketDataQueue(cast(Any, proto), 2**16, loop=loop)
-    proto.attach(queue, ClientFrameMaskCheck(WebSocketReader(queue, 0, compress=False, decode_text=False), queue))
+async def test_frames_already_read_are_delivered_after_the_socket_is_lost_while_reading_was_paused() -> None:
+    """Frames read while nobody takes them (flood control, or before the connection starts)
+    are held back with the socket paused; when the socket is then lost they are all
+    delivered, in order, before the end (1006)."""
+    tp = _PausableTransport()
+    proto = engine.WSProtocol(client=False)
+    proto.connection_made(cast(Any, tp))
     payload = b"x" * 1000
     frame = struct.pack("!BBH", 0x82, 0x80 | 126, len(payload)) + b"\0\0\0\0" + payload  # zero mask key
     proto.data_received(frame * 1000)
-    assert queue._stalled_reader is not None  # the queue is full: the reader holds the rest
+    assert tp.paused  # no callback yet: the first message waits, the socket is paused
     proto.connection_lost(ConnectionResetError())
-    gc.collect()
-    got = 0
-    with pytest.raises(EofStream):
-        while True:
-            msg = await queue.read()
-            assert msg[1] == payload
-            got += 1
-    assert got == 1000
+    got: list[bytes] = []
+    proto.attach(lambda op, body: got.append(body))
+    assert got == [payload] * 1000
+    assert not await proto.wait()  # then the end
+    assert proto.close_code == 1006
+
+
+async def test_an_upgrade_after_a_plain_request_on_the_same_connection_is_refused_with_400(node: ergopy.Node) -> None:
+    """The front protocol takes an upgrade only as a connection's first request; one that comes
+    after a plain request (keep-alive) would have to be taken from aiohttp's internals, so it
+    is refused and the connection closed: clients open WebSockets on fresh connections."""
+    s = await serve(node, pool=["w1"], mux_static=b"")
+    raw = await RawClient.open(s.port)
+    status, _ = await raw.request(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 200
+    status, head = await raw.request(upgrade_request(s.port))
+    assert status == 400
+    assert b"new connection" in head or b"Connection: close" in head
+    raw.close()
+    assert s.queue.empty()
+
+
+def test_unmask_is_the_rfc_6455_xor_for_every_length() -> None:
+    key = b"\x01\x02\x03\xf4"
+    for n in (0, 1, 3, 4, 5, 125, 126, 65536 + 3):
+        data = os.urandom(n)
+        expected = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+        assert engine.unmask(key, data) == expected

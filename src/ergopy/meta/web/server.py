@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 
 from ... import gen
 from ...gen.options import check_instance, check_int, check_seconds, check_str
+from ..websocket import upgrade
 
 __all__ = ["WebServer", "WebServerOptions", "create_web_server"]
 
@@ -81,10 +81,11 @@ def as_aiohttp_handler(handler: Any) -> AiohttpHandler:
 
 
 class _Server(web.Server):
-    """aiohttp's low-level server, told when its last connection is gone.
+    """aiohttp's low-level server (plain HTTP), and the count of upgraded sockets.
 
-    An upgraded WebSocket leaves aiohttp's connections (the handler takes its socket
-    over, see ``websocket.upgrade``) and is counted here until its socket closes.
+    An upgraded WebSocket never reaches aiohttp (the front protocol gives it to the
+    engine, see :class:`_Front`); it is counted here until its socket closes.
+    ``empty`` is set while no connection of either kind is open.
     """
 
     def __init__(self, handler: AiohttpHandler, **kwargs: Any) -> None:
@@ -92,6 +93,7 @@ class _Server(web.Server):
         self.empty = asyncio.Event()
         self.empty.set()
         self.upgraded = 0
+        self.fronts = 0  # connections whose first request head is not read yet, or served by aiohttp
 
     def upgraded_adopted(self) -> None:
         self.upgraded += 1
@@ -101,23 +103,90 @@ class _Server(web.Server):
         self.upgraded -= 1
         self._check_empty()
 
-    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
+    def front_made(self) -> None:
+        self.fronts += 1
         self.empty.clear()
 
-    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
-        super().connection_lost(handler, exc)
-        task = handler._task_handler
-        if task is not None:
-            # aiohttp drops the connection in a done callback of this task (scheduled
-            # even when the task is already done): check after it.
-            task.add_done_callback(lambda _t: self._check_empty())
-        else:
-            self._check_empty()
+    def front_lost(self) -> None:
+        self.fronts -= 1
+        self._check_empty()
 
     def _check_empty(self) -> None:
-        if not self.connections and not self.upgraded:
+        if not self.fronts and not self.upgraded:
             self.empty.set()
+
+
+_HEAD_END = b"\r\n\r\n"
+
+
+class _Front(asyncio.Protocol):
+    """Every new connection's first protocol: it reads the first request head. A WebSocket
+    upgrade for a handler that takes it (``accept_upgrade``) goes to the WebSocket engine
+    (the socket changes protocol, nothing of aiohttp's is made); anything else goes to
+    aiohttp's request handler, to which this protocol then passes every event.
+    """
+
+    __slots__ = ("_buf", "_inner", "_lost", "_server", "transport")
+
+    def __init__(self, server: WebServer) -> None:
+        self._server = server
+        self._buf = b""
+        self._inner: asyncio.Protocol | None = None
+        self._lost = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._server._front_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        inner = self._inner
+        if inner is not None:
+            inner.data_received(data)
+            return
+        buf = self._buf + data if self._buf else data
+        end = buf.find(_HEAD_END)
+        srv = self._server
+        if end < 0:
+            if len(buf) > srv.head_limit:
+                self._to_aiohttp(buf)  # it answers an oversized head as it does
+            else:
+                self._buf = buf
+            return
+        self._buf = b""
+        if not srv.try_upgrade(self, buf[:end], buf[end + 4 :]):
+            self._to_aiohttp(buf)
+
+    def _to_aiohttp(self, data: bytes) -> None:
+        tp = self.transport
+        assert tp is not None
+        inner = self._inner = self._server.aiohttp_protocol()
+        inner.connection_made(tp)
+        inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self._inner is not None:
+            return self._inner.eof_received()
+        return None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        inner = self._inner
+        if inner is not None:
+            inner.connection_lost(exc if isinstance(exc, Exception) or exc is None else None)
+        self._gone()
+
+    def _gone(self) -> None:
+        if not self._lost:
+            self._lost = True
+            self._server._front_lost(self)
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
 
 
 def _head_timeout(options: WebServerOptions) -> float:
@@ -169,8 +238,10 @@ class WebServer(gen.MetaBehavior):
         self._meta: gen.MetaProcess | None = None
         self._stopped = asyncio.Event()
         self._terminated = False
-        self._pending: dict[RequestHandler, asyncio.TimerHandle] = {}
+        self._fronts: dict[_Front, asyncio.TimerHandle | None] = {}  # open connections not upgraded
+        self._busy: dict[Any, int] = {}  # transport -> requests in the handler now
         self._loop = asyncio.get_running_loop()
+        self.head_limit = 65536 + options.max_line_size  # a longer first head goes to aiohttp (it answers)
 
     @property
     def url(self) -> str:
@@ -194,23 +265,79 @@ class WebServer(gen.MetaBehavior):
             ssl_handshake_timeout=tls_timeout,
         )
 
-    def _protocol(self) -> RequestHandler:
-        proto = self._lowlevel()
+    def _protocol(self) -> _Front:
+        return _Front(self)
+
+    def _front_made(self, front: _Front) -> None:
         timeout = self._head_timeout_s
+        timer = None
         if timeout and timeout > 0:
-            self._pending[proto] = self._loop.call_later(timeout, self._head_timeout, proto)
-        return proto
+            timer = self._loop.call_later(timeout, self._head_timeout, front)
+        self._fronts[front] = timer
+        self._lowlevel.front_made()
 
-    def _head_timeout(self, proto: RequestHandler) -> None:
-        """A connection that sent no complete request head in time is cut (slowloris)."""
-        if self._pending.pop(proto, None) is not None and proto.transport is not None:
-            proto.transport.abort()
-
-    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
-        timer = self._pending.pop(request.protocol, None)
+    def _front_lost(self, front: _Front) -> None:
+        timer = self._fronts.pop(front, None)
         if timer is not None:
             timer.cancel()
-        return await self._entry(request)
+        self._lowlevel.front_lost()
+
+    def _head_timeout(self, front: _Front) -> None:
+        """A connection that sent no complete request head in time is cut (slowloris)."""
+        if self._fronts.get(front) is not None and front.transport is not None:
+            self._fronts[front] = None
+            front.transport.abort()
+
+    def aiohttp_protocol(self) -> asyncio.Protocol:
+        """A new aiohttp request handler (plain HTTP) for a connection of the front."""
+        return self._lowlevel()
+
+    def _route(self, path: str) -> Any:
+        h = self.options.handler
+        for _ in range(16):  # muxes in muxes, bounded
+            match = getattr(h, "match", None)
+            if match is None:
+                break
+            h = match(path)
+        return h
+
+    def try_upgrade(self, front: _Front, head: bytes, tail: bytes) -> bool:
+        """The first request head of a connection: if it is a WebSocket upgrade its handler
+        takes, the socket goes to the WebSocket engine (True). Raises nothing."""
+        if self._terminated or b"websocket" not in head.lower():
+            return False
+        parsed = upgrade.parse_head(head, self.options.max_line_size, self.options.max_field_size)
+        if parsed is None or not upgrade.is_upgrade(parsed.headers):
+            return False
+        path = parsed.target.split("?", 1)[0]
+        handler = self._route(path)
+        accept = getattr(handler, "accept_upgrade", None)
+        tp = front.transport
+        if accept is None or tp is None:
+            return False
+        low = self._lowlevel
+        low.upgraded_adopted()
+        if not accept(parsed, tp, tail, self.options.ssl is not None, low.upgraded_lost):
+            low.upgraded_lost()
+            return False
+        front._gone()  # the socket is the engine's now: no more events reach the front
+        return True
+
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        tp = request.transport
+        for front, timer in self._fronts.items():
+            if front.transport is tp:
+                if timer is not None:
+                    timer.cancel()
+                    self._fronts[front] = None
+                break
+        self._busy[tp] = self._busy.get(tp, 0) + 1
+        try:
+            return await self._entry(request)
+        finally:
+            n = self._busy.pop(tp, 1) - 1
+            if n:
+                self._busy[tp] = n
 
     # ---- meta-process callbacks ----------------------------------------------------------------
 
@@ -235,6 +362,9 @@ class WebServer(gen.MetaBehavior):
         finally:
             for proto in list(self._lowlevel.connections):
                 proto.force_close()  # cancelled before they ended: do not leave sockets behind
+            for front in list(self._fronts):
+                if front.transport is not None:
+                    front.transport.abort()
 
     def terminate(self, reason: BaseException) -> None:
         """Close the listener and idle connections now (busy ones after their request).
@@ -250,22 +380,21 @@ class WebServer(gen.MetaBehavior):
             self._server.close()
         else:
             self._sock.close()  # never served: the bound socket is all there is
-        for timer in self._pending.values():
-            timer.cancel()
-        for proto in list(self._pending):
-            if proto.transport is not None:
-                proto.transport.abort()
-        self._pending.clear()
-        for proto in list(self._lowlevel.connections):
-            if proto._waiter is not None:
-                # Idle keep-alive (waiting for its next request): aiohttp's close() would
-                # cancel that wait and end its task without closing the socket.
-                proto.force_close()
-            else:
-                proto.close()  # busy: closes when its request ends
+        for front, timer in list(self._fronts.items()):
+            if timer is not None:
+                timer.cancel()
+            inner = front._inner
+            if inner is None:
+                if front.transport is not None:
+                    front.transport.abort()  # no request yet
+            elif isinstance(inner, web.RequestHandler):
+                if front.transport in self._busy:
+                    inner.close()  # busy: closes when its request ends
+                else:
+                    inner.force_close()  # idle keep-alive, or a request not handed to us yet
 
     def handle_inspect(self, from_: gen.PID, *items: str) -> dict[str, str]:
-        connections = len(self._lowlevel.connections) + self._lowlevel.upgraded
+        connections = len(self._fronts) + self._lowlevel.upgraded
         return {"listener": f"{self.host}:{self.port}", "connections": str(connections)}
 
 

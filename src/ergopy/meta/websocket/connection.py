@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ... import gen
-from .aiohttp_fixes import reader_limit
+from . import upgrade
+from .engine import WSProtocol
 from .messages import (
     Message,
     MessageConnect,
@@ -35,7 +35,7 @@ from .messages import (
     sendable_close_code,
 )
 from .options import ConnectionOptions, Limits, SlowConsumerPolicy, handshake_timeout
-from .transport import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, AiohttpTransport, Transport
+from .transport import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Transport
 
 __all__ = ["CloseError", "Connection", "ConnectError", "ProcessReport", "SlowConsumerError", "create_connection"]
 
@@ -114,7 +114,7 @@ class Connection(gen.MetaBehavior):
         path: str = "/",
         query: str = "",
         headers: Mapping[str, str] | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: Any = None,
         report: ProcessReport | None = None,
     ) -> None:
         self._t = transport
@@ -192,23 +192,10 @@ class Connection(gen.MetaBehavior):
         high = self._limits.mailbox_high_water
         check = max(1, min(64, high // 4)) if high > 0 else 0
         try:
-            async with t.running():
-                read = t.read
-                while (m := await read()) is not None:
-                    opcode, body = m
-                    self.bytes_in += len(body)
-                    self.messages_in += 1
-                    try:
-                        send(to, Message(alias, _TYPES[opcode], body))
-                    except gen.Error as e:
-                        why = _send_failure(to, e)
-                        meta.log.error("unable to send websocket.Message to %s: %s; closing with 1011", to, e)
-                        t.close(1011, why, wait_reply=False)
-                        raise self._ending(CloseError(1011, why)) from e
-                    if check and self.messages_in % check == 0:
-                        # Flood control: while the worker is behind, stop reading; the
-                        # socket's buffers fill and TCP slows the sender down.
-                        await meta.wait_backlog(to, high, high // 2)
+            if t.push:
+                await self._pushed(meta, t, to, check, high)
+            else:
+                await self._pulled(meta, t, to, check, high)
         finally:
             self._disarm_timer()
             if self._t.close_code is None:
@@ -232,6 +219,59 @@ class Connection(gen.MetaBehavior):
             if not self._terminated:
                 meta.log.info("%s", end)  # the peer's doing (or a limit): one line, no traceback
             raise end
+
+    async def _pushed(self, meta: gen.MetaProcess, t: Transport, to: Any, check: int, high: int) -> None:
+        """The engine calls back with each message from its ``data_received``; this waits for the
+        end, and while the worker is behind (flood control), for its backlog to drain."""
+        alias = meta.id
+        send = meta.send
+        backlog = meta.backlog
+        failed: list[CloseError] = []
+
+        def on_message(opcode: int, body: bytes) -> None:
+            self.bytes_in += len(body)
+            self.messages_in += 1
+            try:
+                send(to, Message(alias, _TYPES[opcode], body))
+            except gen.Error as e:
+                why = _send_failure(to, e)
+                meta.log.error("unable to send websocket.Message to %s: %s; closing with 1011", to, e)
+                failed.append(self._ending(CloseError(1011, why)))
+                t.close(1011, why, wait_reply=False)
+                return
+            if check and self.messages_in % check == 0 and backlog(to) > high:
+                # Flood control: while the worker is behind, stop reading; the
+                # socket's buffers fill and TCP slows the sender down.
+                t.pause()
+
+        t.attach(on_message)
+        while await t.wait():
+            await meta.wait_backlog(to, high, high // 2)
+            t.resume()
+        if failed:
+            raise failed[0]
+
+    async def _pulled(self, meta: gen.MetaProcess, t: Transport, to: Any, check: int, high: int) -> None:
+        """Read message after message from a transport that is read by awaiting (ASGI)."""
+        alias = meta.id
+        send = meta.send
+        async with t.running():
+            read = t.read
+            while (m := await read()) is not None:
+                opcode, body = m
+                self.bytes_in += len(body)
+                self.messages_in += 1
+                try:
+                    send(to, Message(alias, _TYPES[opcode], body))
+                except gen.Error as e:
+                    why = _send_failure(to, e)
+                    meta.log.error("unable to send websocket.Message to %s: %s; closing with 1011", to, e)
+                    t.close(1011, why, wait_reply=False)
+                    raise self._ending(CloseError(1011, why)) from e
+                if check and self.messages_in % check == 0:
+                    # Flood control: while the worker is behind, stop reading; the
+                    # socket's buffers fill and TCP slows the sender down.
+                    await meta.wait_backlog(to, high, high // 2)
 
     def _ending(self, error: CloseError) -> CloseError:
         """Remember what start() ends with (logged already): terminate() does not log it again."""
@@ -436,6 +476,34 @@ class Connection(gen.MetaBehavior):
                 await s.close()
 
 
+class _ClientHandshake(asyncio.Protocol):
+    """The client socket's protocol until the server's response head is read."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done: asyncio.Future[tuple[bytes, bytes]] = loop.create_future()
+        self._buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
+        buf = self._buf + data
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            self._buf = b""
+            self.done.set_result((buf[:end], buf[end + 4 :]))
+        elif len(buf) > _MAX_RESPONSE_HEAD:
+            self.done.set_exception(ConnectionError("the server's response head is too long"))
+        else:
+            self._buf = buf
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"connection closed during the handshake: {exc or 'EOF'}"))
+
+
+_MAX_RESPONSE_HEAD = 65536
+
+
 async def create_connection(options: ConnectionOptions) -> Connection:
     """Dial ``options.url`` and return the connection meta-process behaviour to ``spawn_meta``.
 
@@ -444,53 +512,72 @@ async def create_connection(options: ConnectionOptions) -> Connection:
     ``conn.terminate(err)`` to close the socket.
     """
     url = options.url
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss"):
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ConnectError(f"unsupported URL {url!r}: {e}") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ConnectError(f"unsupported URL {url!r}: expected ws:// or wss://")
+    secure = parts.scheme == "wss"
+    host = parts.hostname
+    port = port or (443 if secure else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    netloc = parts.netloc.rpartition("@")[2]
+    ctx = None
+    if secure:
+        ctx = options.ssl if options.ssl is not None else ssl.create_default_context()
+    subprotocols = tuple(options.subprotocols or ())
+    request, key = upgrade.client_request(
+        netloc, target, dict(options.headers or {}), subprotocols, options.enable_compression
+    )
     timeout = handshake_timeout(options.handshake_timeout)
-    session = aiohttp.ClientSession()
+    loop = asyncio.get_running_loop()
+    hs = _ClientHandshake(loop)
+    tp: asyncio.Transport | None = None
     try:
         async with asyncio.timeout(timeout):
-            ws = await session.ws_connect(
-                url,
-                protocols=tuple(options.subprotocols or ()),
-                headers=dict(options.headers or {}),
-                autoclose=False,
-                autoping=False,
-                compress=15 if options.enable_compression else 0,
-                max_msg_size=reader_limit(options.max_message_size),
-                decode_text=False,
-                ssl=options.ssl if options.ssl is not None else True,
+            tp, _ = await loop.create_connection(
+                lambda: hs, host, port, ssl=ctx, server_hostname=host if secure else None
             )
+            tp.write(request)
+            head, tail = await hs.done
+        headers, subprotocol, compress, no_takeover = upgrade.check_response(
+            head, key, subprotocols, options.enable_compression
+        )
     except TimeoutError:
-        await session.close()
+        if tp is not None:
+            tp.abort()
         raise ConnectError(f"unable to connect to {url}: handshake timed out after {timeout} s") from None
-    except (aiohttp.ClientError, OSError, ValueError) as e:
-        await session.close()
+    except upgrade.HandshakeError as e:
+        if tp is not None:
+            tp.abort()
+        raise ConnectError(f"unable to connect to {url}: {e}") from e
+    except (OSError, ssl.SSLError, ValueError) as e:
+        if tp is not None:
+            tp.abort()
         raise ConnectError(f"unable to connect to {url}: {e}") from e
     except BaseException:
-        await session.close()
+        if tp is not None:
+            tp.abort()
         raise
-    writer = ws._writer
-    transport = writer.transport
-    t = AiohttpTransport(
-        ws._reader,
-        transport,
+    t = WSProtocol(
         client=True,
-        compress=writer.compress,
-        no_takeover=writer.notakeover,
-        subprotocol=ws.protocol,
-        loop=asyncio.get_running_loop(),
+        compress=compress,
+        no_takeover=no_takeover,
+        subprotocol=subprotocol,
         max_message_size=options.max_message_size,
-        owner=ws._response,  # aiohttp closes the socket when this is collected (aiohttp_fixes)
+        loop=loop,
     )
-    response_headers = dict(ws._response.headers) if getattr(ws, "_response", None) is not None else {}
+    tp.set_protocol(t)
+    t.connection_made(tp)
+    if tail:
+        t.data_received(tail)
     return Connection(
         t,
         options.process,
         options.limits(),
         path=parts.path or "/",
         query=parts.query,
-        headers=response_headers,
-        session=session,
+        headers=dict(headers),
     )

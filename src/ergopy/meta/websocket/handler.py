@@ -17,25 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from ... import gen
 from ..web.asgi import lifespan
 from . import upgrade
-from .aiohttp_fixes import ClientFrameMaskCheck, reader_limit
 from .connection import Connection, ProcessReport
+from .engine import WSProtocol
 from .messages import Request
 from .options import HandlerOptions
-from .transport import AiohttpTransport, AsgiTransport, address
+from .transport import AsgiTransport, address
 
 __all__ = ["Handler", "create_handler", "same_origin"]
-
-_READ_LIMIT = 2**16  # aiohttp's DEFAULT_CHUNK_SIZE: the frame queue pauses reading past twice this
 
 
 def same_origin(request: Request) -> bool:
@@ -158,35 +156,66 @@ class Handler(gen.MetaBehavior):
             return web.Response(status=403, text="Forbidden: cross-origin WebSocket upgrade")
         opts = self.options
         try:
-            head, subprotocol, compress, no_takeover = upgrade.handshake(
-                request, opts.subprotocols, opts.enable_compression
-            )
+            upgrade.handshake(request.headers, opts.subprotocols, opts.enable_compression)
         except upgrade.HandshakeError as e:
             self._log_error("can not upgrade to websocket: %s", e.text)
             return web.Response(status=e.status, text=e.text)
-        transport = request.transport
-        if transport is None:
-            raise ConnectionResetError("Connection lost")
-        # The upgrade is ours (see .upgrade): the 101 is written now, the socket goes to a
-        # protocol feeding aiohttp's frame parser, and this request ends at once: an idle
-        # connection keeps no HTTP handler, request or task of aiohttp's.
+        # A valid upgrade reaches aiohttp only on a connection that served a plain request
+        # before (keep-alive): the web server's front protocol takes every upgrade that opens
+        # a connection, before aiohttp sees it. Browsers and clients open a WebSocket on a
+        # fresh connection; this one is refused rather than taken from aiohttp's internals.
+        self._log_error("can not upgrade to websocket on a connection that served HTTP requests before")
+        return web.Response(
+            status=400, text="Bad Request: open the WebSocket on a new connection", headers={"Connection": "close"}
+        )
+
+    def accept_upgrade(
+        self, head: upgrade.RequestHead, transport: asyncio.Transport, tail: bytes, secure: bool, on_lost: Any = None
+    ) -> bool:
+        """Upgrade the request that opened ``transport`` (``head``, then ``tail``: what the
+        peer sent after it) if it is a valid one this handler takes: write the 101, give the
+        socket to a :class:`~.engine.WSProtocol` and spawn its connection; True then. False
+        (nothing done) for a request to refuse: the HTTP server answers it through
+        ``serve_aiohttp``, which says why. ``on_lost``: called when the socket closes. Raises nothing."""
+        if self._unavailable() is not None or head.method != "GET" or head.version != "HTTP/1.1":
+            return False
+        headers = head.headers
+        if headers.get("Sec-WebSocket-Version", "").strip() != "13":
+            return False
+        url = URL(head.target, encoded=True)
+        req = Request(
+            "GET",
+            url.path,
+            url.query_string,
+            headers,
+            address(transport.get_extra_info("peername")),
+            "https" if secure else "http",
+        )
+        try:
+            if not self._check_origin(req):
+                return False
+        except Exception:
+            return False
+        opts = self.options
+        try:
+            response, subprotocol, compress, no_takeover = upgrade.handshake(
+                headers, opts.subprotocols, opts.enable_compression
+            )
+        except upgrade.HandshakeError:
+            return False
         loop = asyncio.get_running_loop()
-        proto = upgrade.UpgradedProtocol(transport)
-        queue = WebSocketDataQueue(cast(Any, proto), _READ_LIMIT, loop=loop)  # it pauses and resumes reading
-        parser = WebSocketReader(queue, reader_limit(opts.max_message_size), compress=compress > 0, decode_text=False)
-        proto.attach(queue, ClientFrameMaskCheck(parser, queue))
-        transport.write(head)
-        tail = upgrade.detach(request.protocol, transport, proto)
-        t = AiohttpTransport(
-            queue,
-            transport,
+        t = WSProtocol(
             client=False,
             compress=compress,
             no_takeover=no_takeover,
             subprotocol=subprotocol,
-            loop=loop,
             max_message_size=opts.max_message_size,
+            loop=loop,
+            on_lost=on_lost,
         )
+        transport.write(response)
+        transport.set_protocol(t)
+        t.connection_made(transport)
         conn = Connection(
             t,
             self._next_process(),
@@ -197,12 +226,12 @@ class Handler(gen.MetaBehavior):
             report=self._pool_report(),
         )
         if tail:
-            proto.data_received(tail)
+            t.data_received(tail)
         if self._spawn(conn):
             self.connections += 1
             self.accepted += 1
             conn.on_end(self._connection_ended)
-        return upgrade.Handed(status=101)
+        return True
 
     def _connection_ended(self) -> None:
         self.connections -= 1
