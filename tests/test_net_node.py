@@ -361,6 +361,35 @@ async def test_simultaneous_get_node_from_both_sides_gives_both_one_connection(
     assert a.network.nodes() == [B] and b.network.nodes() == [A]
 
 
+async def gone(node: ergopy.Node, peer: str) -> None:
+    """Wait (2 s at most) until ``node`` has seen its connection to ``peer`` go."""
+    async with asyncio.timeout(2):
+        while peer in node.network.nodes():
+            await node.network._endpoint.changes.wait()
+
+
+async def test_100_simultaneous_connects_converge_on_one_connection_and_lose_nothing(
+    net_cluster: Callable[..., Any],
+) -> None:
+    a = await net_cluster(A)
+    b = await net_cluster(B)
+    qa: asyncio.Queue[Any] = asyncio.Queue()
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pa = await a.spawn(Runner, None, qa)
+    pb = await b.spawn(Runner, None, qb)
+    for trial in range(100):
+        ra, rb = await asyncio.gather(a.network.get_node(B), b.network.get_node(A))
+        assert ra._conn.id == rb._conn.id, trial  # the same connection seen from both sides
+        for k in range(5):
+            a.send(pb, [trial, k])
+            b.send(pa, [trial, k])
+        for q in (qa, qb):
+            assert [await receive(q) for _ in range(5)] == [[trial, k] for k in range(5)]
+        ra.disconnect()
+        await gone(a, B)
+        await gone(b, A)
+
+
 async def test_connect_and_disconnect_cycles_leave_stats_as_they_were(net_cluster: Callable[..., Any]) -> None:
     a = await net_cluster(A)
     b = await net_cluster(B)
@@ -374,9 +403,7 @@ async def test_connect_and_disconnect_cycles_leave_stats_as_they_were(net_cluste
         a.network.node(B).disconnect()
         msg = await receive(qa)
         assert type(msg) is gen.MessageDownProcessID and isinstance(msg.reason, gen.NoConnectionError)
-        async with asyncio.timeout(2):
-            while b.network.nodes():
-                await b.network._endpoint.changes.wait()
+        await gone(b, A)
     assert a.stats() == before_a and b.stats() == before_b
 
 

@@ -45,6 +45,9 @@ from ergopy.net import edf, enp, handshake
 
 log = logging.getLogger("ergopy.net.connection")
 
+_DEFAULT: Final[Any] = object()  # "the endpoint's own TLS context" (None means plain TCP)
+_CROSSING_GRACE: Final = 1.0  # seconds a refused dial waits for the peer's crossing link to arrive
+
 DEFAULT_LIVENESS: Final = 20.0
 """Seconds within which a silent peer is declared lost (the issue's bound)."""
 DEFAULT_MAX_PENDING: Final = 64 << 20
@@ -379,6 +382,8 @@ class Endpoint:
         """Notified when a connection or a link is added or lost."""
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dialing: dict[str, int] = {}  # peer name -> dials in progress
+        self._incoming = Changes()  # notified when a link arrives (a handshake task starts)
         self._closed = False
 
     def _connection(self, result: handshake.HandshakeResult, link: handshake.EHSProtocol) -> Connection:
@@ -398,13 +403,16 @@ class Endpoint:
         return conn
 
     # accepting -----------------------------------------------------------------
-    async def listen(self, host: str, port: int) -> int:
+    async def listen(self, host: str, port: int, ssl_context: Any = _DEFAULT) -> int:
         """Accept links on ``host:port`` (0: a free port); returns the bound port.
+        ``ssl_context`` (default: the endpoint's ``server_ssl``; None: plain TCP) is this
+        socket's TLS.
 
         Raises ``OSError`` if the address cannot be bound.
         """
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(self._new_link, host, port, ssl=self.server_ssl)
+        ctx = self.server_ssl if ssl_context is _DEFAULT else ssl_context
+        server = await loop.create_server(self._new_link, host, port, ssl=ctx)
         self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 
@@ -415,7 +423,14 @@ class Endpoint:
         task = asyncio.get_running_loop().create_task(self._accept(link))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._incoming.notify()
         return link
+
+    def _taken(self, peer: str) -> bool:
+        """Whether a first link from ``peer`` is refused: we have a connection to it, or
+        we are dialling it ourselves and our name sorts first (both nodes dialling each
+        other at once keep the same one connection: the one the smaller name dialled)."""
+        return peer in self.connections or (peer in self._dialing and self.options.name < peer)
 
     def _can_join(self, peer: str, connection_id: str) -> bool:
         conn = self.connections.get(peer)
@@ -435,9 +450,7 @@ class Endpoint:
         if self._closed:
             link.close()
             return
-        result = await handshake.accept(
-            link, self.options, taken=lambda name: name in self.connections, can_join=self._can_join
-        )
+        result = await handshake.accept(link, self.options, taken=self._taken, can_join=self._can_join)
         if result.joined:
             conn = self.connections.get(result.peer)
             transport = link.transport
@@ -454,23 +467,73 @@ class Endpoint:
         self._connection(result, link)
 
     # dialing --------------------------------------------------------------------
-    async def connect(self, host: str, port: int, peer: str | None = None) -> Connection:
+    async def connect(self, host: str, port: int, peer: str | None = None, ssl_context: Any = _DEFAULT) -> Connection:
         """The connection to the node at ``host:port`` (``peer``: the name expected
-        there), dialling it and its pool if there is none yet.
+        there), dialling it and its pool if there is none yet. ``ssl_context`` (default:
+        the endpoint's ``client_ssl``; None: plain TCP) is this dial's TLS.
+
+        If ``peer`` dials us at the same moment, one connection survives (see
+        :meth:`_taken`) and both sides get it: a dial the peer refused for that
+        reason waits for the peer's own link to be accepted here.
 
         Raises ``handshake.HandshakeError`` if the peer cannot be reached or refuses.
         """
         if peer is not None and peer in self.connections:
             return self.connections[peer]
-        link = await handshake.open_link(host, port, self.client_ssl, timeout=3.0)
-        result = await handshake.dial(link, self.options, expect_peer=peer)
+        ctx = self.client_ssl if ssl_context is _DEFAULT else ssl_context
+        if peer is not None:
+            self._dialing[peer] = self._dialing.get(peer, 0) + 1
+        try:
+            link = await handshake.open_link(host, port, ctx, timeout=3.0)
+            result = await handshake.dial(link, self.options, expect_peer=peer)
+        except handshake.HandshakeError:
+            if peer is not None:
+                conn = await self._accepted(peer)
+                if conn is not None:
+                    return conn
+            raise
+        finally:
+            if peer is not None:
+                left = self._dialing[peer] - 1
+                if left:
+                    self._dialing[peer] = left
+                else:
+                    del self._dialing[peer]
         existing = self.connections.get(result.peer)
         if existing is not None:
             link.close()
             return existing
         conn = self._connection(result, link)
-        await conn.dial_pool(self.options, self.client_ssl)
+        await conn.dial_pool(self.options, ctx)
         return conn
+
+    async def _accepted(self, peer: str) -> Connection | None:
+        """After a refused dial: the connection ``peer``'s own dial makes here, if that
+        was why (None otherwise).
+
+        Only a peer whose name sorts first refuses us for dialling it at the same time
+        (:meth:`_taken`), so only then is it worth waiting: for its link to arrive (up
+        to :data:`_CROSSING_GRACE`) and for the handshakes in progress to finish (up
+        to the handshake timeout).
+        """
+        if not peer < self.options.name:
+            return self.connections.get(peer)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while peer not in self.connections and not self._closed:
+            # no handshake in progress: the peer's link has not arrived yet (a short grace)
+            left = start + (self.options.timeout if self._tasks else _CROSSING_GRACE) - loop.time()
+            if left <= 0:
+                break
+            change = loop.create_task(self.changes.wait())
+            incoming = loop.create_task(self._incoming.wait())
+            try:
+                await asyncio.wait([change, incoming, *self._tasks], timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                change.cancel()
+                incoming.cancel()
+                await asyncio.gather(change, incoming, return_exceptions=True)
+        return self.connections.get(peer)
 
     async def close(self) -> None:
         """Stop accepting, end the handshakes in progress, close every connection

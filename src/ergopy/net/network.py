@@ -226,10 +226,8 @@ class Network:
         """
         try:
             for acc in self.options.acceptors:
-                self._endpoint.server_ssl = acc.tls
-                port = await self._endpoint.listen(acc.host, acc.port)
+                port = await self._endpoint.listen(acc.host, acc.port, acc.tls)
                 self._acceptors.append(AcceptorInfo(acc.host, port, acc.tls is not None))
-            self._endpoint.server_ssl = None
             name = str.__str__(self._node.name)
             routes = [
                 nettypes.Route(
@@ -360,8 +358,7 @@ class Network:
         error: BaseException | None = None
         for h, port, tls in targets:
             try:
-                self._endpoint.client_ssl = tls  # Endpoint dials with one context; set per route
-                return await self._endpoint.connect(h, port, peer=name)
+                return await self._endpoint.connect(h, port, peer=name, ssl_context=tls)
             except (handshake.HandshakeError, OSError) as e:
                 existing = self._endpoint.connections.get(name)
                 if existing is not None:  # the peer dialled us meanwhile: its connection serves both
