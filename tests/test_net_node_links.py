@@ -222,3 +222,39 @@ async def test_a_restarted_peer_refuses_the_pids_of_its_previous_incarnation(
 
 
 _ = net  # the module registers the EDF types the frames use
+
+
+async def test_a_remote_link_ends_a_watcher_that_does_not_trap_exits(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
+    pid, _, _ = await spawn_target(b)
+    await b.spawn_register("echo", Echo)
+    w, q = await watcher(a, trap=False)
+    await run_in(a, q, w, lambda p: p.link(pid))
+    await barrier(a, w)
+    b.send(pid, RuntimeError("boom"))
+    kind, reason = await receive(q)
+    assert kind == "terminated" and isinstance(reason, gen.ExitSignal) and "boom" in str(reason)
+    assert w not in a.processes()
+
+
+async def test_call_a_remote_alias_and_a_process_calls_across(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
+    await b.spawn_register("echo", Echo)
+    q: asyncio.Queue[Any] = asyncio.Queue()
+
+    class AliasEcho(Echo):
+        def init(self) -> None:
+            q.put_nowait(self.create_alias())
+
+    await b.spawn(AliasEcho)
+    alias = await receive(q)
+
+    class Caller(act.Actor):
+        async def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+            return await self.call(gen.ProcessID("echo", B), request)
+
+    caller = await a.spawn(Caller)
+    assert await a.call(caller, "via a process on a") == ["reply", "via a process on a"]
+    assert await a.call(alias, "to an alias") == ["reply", "to an alias"]
+    with pytest.raises(gen.ProcessUnknownError):
+        await a.call(gen.Alias(B, b.creation, (1, 2, 3)), "to no alias")
