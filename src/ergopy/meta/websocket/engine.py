@@ -5,7 +5,8 @@ One object per connection is the socket's protocol and the connection's
 complete frame in the chunk and hands each data message straight to the
 connection's callback (``attach``), so a message costs no task switch and no
 future; control frames are answered here. Writing: frames queued in one loop turn
-go to the socket in one ``writelines`` call (``call_soon`` flush), and
+go to the socket in one ``writelines`` call (one ``call_soon`` per loop turn for all
+connections), and
 ``buffered()`` is the real transport buffer, so backpressure policies see what the
 kernel does.
 
@@ -21,10 +22,12 @@ read.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import socket
 import sys
+import weakref
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -81,6 +84,48 @@ def encode_frame(first: int, payload: bytes, mask: bool) -> list[bytes]:
     return [header + key, unmask(key, payload)]
 
 
+class _Flusher:
+    """One per event loop: the connections with frames queued this loop turn, written by one
+    ``call_soon`` callback for all of them (not one callback per connection)."""
+
+    __slots__ = ("_compressors", "_loop", "_pending", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[WSProtocol] = []
+        self._scheduled = False
+        self._compressors: dict[int, Any] = {}
+
+    def compressor(self, wbits: int) -> Any:
+        """The loop's shared compressor for ``wbits`` (connections without context takeover)."""
+        c = self._compressors.get(wbits)
+        if c is None:
+            c = self._compressors[wbits] = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -wbits)
+        return c
+
+    def add(self, proto: WSProtocol) -> None:
+        self._pending.append(proto)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for p in pending:
+            p._flush()
+
+
+_FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    f = _FLUSHERS.get(loop)
+    if f is None:
+        f = _FLUSHERS[loop] = _Flusher(loop)
+    return f
+
+
 class _Fail(Exception):
     """A protocol error found while parsing: fail the connection with ``code``."""
 
@@ -100,6 +145,48 @@ class WSProtocol(asyncio.Protocol, Transport):
     """
 
     push = True
+    __slots__ = (
+        "_big",
+        "_big_len",
+        "_big_need",
+        "_buf",
+        "_client",
+        "_closed",
+        "_compressor",
+        "_draining",
+        "_early",
+        "_flush_scheduled",
+        "_flusher",
+        "_frag",
+        "_frag_len",
+        "_frag_op",
+        "_frag_rsv1",
+        "_grace",
+        "_inflater",
+        "_loop",
+        "_lost_reason",
+        "_mask_bit",
+        "_max",
+        "_no_takeover",
+        "_on_lost",
+        "_on_message",
+        "_out",
+        "_out_bytes",
+        "_paused",
+        "_tp",
+        "_utf8",
+        "_waiter",
+        "_wake",
+        "_wbits",
+        "activity",
+        "close_code",
+        "close_reason",
+        "close_sent",
+        "compression",
+        "local_addr",
+        "remote_addr",
+        "subprotocol",
+    )
 
     def __init__(
         self,
@@ -113,6 +200,7 @@ class WSProtocol(asyncio.Protocol, Transport):
         on_lost: Callable[[], None] | None = None,
     ) -> None:
         self._loop = loop or asyncio.get_running_loop()
+        self._flusher = _flusher(self._loop)
         self._client = client
         self._mask_bit = 0 if client else 0x80  # what a received frame's mask bit must be
         self._max = max_message_size
@@ -130,6 +218,7 @@ class WSProtocol(asyncio.Protocol, Transport):
         self._frag_rsv1 = False
         self._frag: list[bytes] = []
         self._frag_len = 0
+        self._utf8: Any = None  # incremental UTF-8 check of a fragmented text message
         self._on_message: Callable[[int, bytes], None] | None = None
         self._early: list[tuple[int, bytes]] | None = None  # messages read before attach()
         self._paused = False  # parsing stopped (flood control, or no callback yet)
@@ -144,6 +233,12 @@ class WSProtocol(asyncio.Protocol, Transport):
         self._lost_reason = ""
         self.subprotocol = subprotocol
         self.compression = compress > 0
+        self.remote_addr = ""
+        self.local_addr = ""
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.close_sent = False
+        self.activity = 0
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -247,6 +342,19 @@ class WSProtocol(asyncio.Protocol, Transport):
             if mask_bit and n:
                 payload = unmask(data[h:start], payload)
             pos = stop
+            cb = self._on_message
+            if (b0 == 0x82 or b0 == 0x81) and cb is not None and not self._frag_op:
+                # the common case: a whole text or binary message in one uncompressed frame
+                self.activity += 1
+                if self._max and n > self._max:
+                    raise _Fail(1009, f"message of {n} bytes exceeds the limit of {self._max}")
+                if b0 == 0x81 and not payload.isascii():
+                    try:
+                        payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise _Fail(1007, "invalid UTF-8 in a text message") from None
+                cb(op, payload)
+                continue
             self._frame(b0, op, payload)
         if pos < end and not self._closed:
             self._buf = data[pos:]
@@ -278,6 +386,9 @@ class WSProtocol(asyncio.Protocol, Transport):
                 raise _Fail(1002, "RSV1 set on a continuation frame")
             self._frag.append(payload)
             self._frag_len += len(payload)
+            utf8 = self._utf8
+            if utf8 is not None:
+                self._check_utf8(utf8, payload, bool(fin))
             if not fin:
                 return
             op, rsv1 = self._frag_op, self._frag_rsv1
@@ -285,6 +396,9 @@ class WSProtocol(asyncio.Protocol, Transport):
             self._frag = []
             self._frag_len = 0
             self._frag_op = 0
+            if utf8 is not None:
+                self._utf8 = None
+                return self._deliver(op, payload)  # checked fragment by fragment already
             self._frag_rsv1 = False
         elif op in (OP_TEXT, OP_BINARY):
             if self._frag_op:
@@ -293,6 +407,10 @@ class WSProtocol(asyncio.Protocol, Transport):
                 self._frag_op, self._frag_rsv1 = op, rsv1
                 self._frag = [payload]
                 self._frag_len = len(payload)
+                if op == OP_TEXT and not rsv1:
+                    # fail fast: invalid UTF-8 closes at the fragment that has it
+                    self._utf8 = codecs.getincrementaldecoder("utf-8")()
+                    self._check_utf8(self._utf8, payload, False)
                 return
         else:
             raise _Fail(1002, f"reserved opcode {op}")
@@ -305,6 +423,18 @@ class WSProtocol(asyncio.Protocol, Transport):
                 payload.decode("utf-8")
             except UnicodeDecodeError:
                 raise _Fail(1007, "invalid UTF-8 in a text message") from None
+        self._deliver(op, payload)
+
+    @staticmethod
+    def _check_utf8(decoder: Any, payload: bytes, final: bool) -> None:
+        try:
+            decoder.decode(payload, final)
+        except UnicodeDecodeError:
+            raise _Fail(1007, "invalid UTF-8 in a text message") from None
+
+    def _deliver(self, op: int, payload: bytes) -> None:
+        if self._max and len(payload) > self._max:
+            raise _Fail(1009, f"message of {len(payload)} bytes exceeds the limit of {self._max}")
         cb = self._on_message
         if cb is None:
             if self._early is None:
@@ -430,19 +560,28 @@ class WSProtocol(asyncio.Protocol, Transport):
         if self._wbits and not opcode & 0x8:
             payload = self._deflate(payload)
             first |= 0x40  # RSV1: compressed
-        self._out.extend(encode_frame(first, payload, self._client))
-        self._out_bytes += len(payload)
+        n = len(payload)
+        if n < 126 and not self._client:
+            self._out.append(bytes((first, n)) + payload)
+        else:
+            self._out.extend(encode_frame(first, payload, self._client))
+        self._out_bytes += n
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._flusher.add(self)
 
     def _deflate(self, payload: bytes) -> bytes:
-        c = self._compressor
-        if c is None:
-            c = self._compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self._wbits)
-        data = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)
         if self._no_takeover:
-            self._compressor = None
+            # no context kept between messages: one compressor per loop and window size serves
+            # every such connection; Z_FULL_FLUSH ends each message with the state reset, so
+            # no message refers to another's bytes (and none is allocated per message)
+            c = self._flusher.compressor(self._wbits)
+            data = c.compress(payload) + c.flush(zlib.Z_FULL_FLUSH)
+        else:
+            c = self._compressor
+            if c is None:
+                c = self._compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self._wbits)
+            data = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)
         if data.endswith(_DEFLATE_TAIL):
             data = data[:-4]
         return data or b"\x00"

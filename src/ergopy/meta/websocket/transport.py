@@ -33,6 +33,8 @@ OP_PONG = 10
 class Transport:
     """What a connection needs from an engine. Subclasses fill in the I/O."""
 
+    __slots__ = ()  # a subclass may keep its state in slots (one engine object per connection)
+
     remote_addr = ""
     local_addr = ""
     subprotocol: str | None = None
@@ -92,8 +94,9 @@ class Transport:
 
     def _ended(self, code: int | None, reason: str = "") -> None:
         if self.close_code is None:
-            self.close_code = code
-            self.close_reason = reason
+            # a subclass has these as slots or in its __dict__
+            self.close_code = code  # type: ignore[misc]
+            self.close_reason = reason  # type: ignore[misc]
 
 
 def address(info: Any) -> str:
