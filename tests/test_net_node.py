@@ -480,3 +480,22 @@ async def test_stop_ends_a_dial_in_progress(net_cluster: Callable[..., Any]) -> 
             w.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_pending_call_fails_at_once_when_the_peer_node_stops(
+    net_pair: tuple[ergopy.Node, ergopy.Node],
+) -> None:
+    a, b = net_pair
+    got: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Holder(act.Actor):
+        def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> None:
+            got.put_nowait(request)  # and never answer
+
+    pid = await b.spawn(Holder)
+    call = asyncio.ensure_future(a.call(pid, "hold", timeout=30))
+    assert await receive(got) == "hold"
+    await b.stop()
+    async with asyncio.timeout(2):
+        with pytest.raises(gen.NoConnectionError):
+            await call
