@@ -1,0 +1,126 @@
+"""ergopy's WebSocket engine (websocket.engine) on its own terms: public APIs only, messages
+pushed from data_received, UTF-8 failed fast, the shared no-context-takeover compressor."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from ws_helpers import RawClient, expect, serve, upgrade_request
+
+import ergopy
+from ergopy.meta import websocket
+
+pytestmark = pytest.mark.timeout(20)
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "ergopy"
+
+
+def test_no_private_name_of_any_dependency_is_imported() -> None:
+    """aiohttp (or any other package) only through its public names: no ``_module`` on the
+    import path, no ``_name`` imported, so a newer aiohttp can not break the engine."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if not node.module.startswith("ergopy"):
+                    parts = node.module.split(".")
+                    names = [a.name for a in node.names]
+                    if any(p.startswith("_") and p != "__future__" for p in parts) or any(
+                        n.startswith("_") for n in names
+                    ):
+                        offenders.append(f"{path.relative_to(SRC)}: from {node.module} import {', '.join(names)}")
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if any(p.startswith("_") for p in a.name.split(".")):
+                        offenders.append(f"{path.relative_to(SRC)}: import {a.name}")
+    assert offenders == []
+    # the internals of aiohttp's objects the old engine reached into: never read off another object
+    aiohttp_internals = {
+        "_message_tail", "_task_handler", "_reading_paused", "_buffer_paused", "_manager",
+        "_waiter", "_writer", "_reader", "_response", "_stalled_reader",
+    }  # fmt: skip
+    for path in (SRC / "meta").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in aiohttp_internals:
+                owner = node.value
+                assert isinstance(owner, ast.Name) and owner.id == "self", f"{path.name}:{node.lineno} .{node.attr}"
+        assert "web_protocol" not in path.read_text()
+
+
+def _masked(first: int, payload: bytes) -> bytes:
+    key = b"\x11\x22\x33\x44"
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return struct.pack("!BB", first, 0x80 | len(payload)) + key + masked
+
+
+async def test_invalid_utf8_in_a_first_fragment_closes_with_1007_before_the_message_ends(node: ergopy.Node) -> None:
+    """Fail fast (Autobahn 6.4.1/6.4.2): the fragment that holds invalid UTF-8 closes the
+    connection, without waiting for a final fragment that may never come."""
+    s = await serve(node, pool=["w1"])
+    raw = await RawClient.open(s.port)
+    status, _ = await raw.request(upgrade_request(s.port))
+    assert status == 101
+    await expect(s.queue, websocket.MessageConnect)
+    raw.writer.write(_masked(0x01, b"ok \xc0\xaf then"))  # text, not final; 0xC0 is never valid UTF-8
+    assert await raw.read_close() == 1007
+    d = await expect(s.queue, websocket.MessageDisconnect)
+    assert d.code == 1007
+    raw.close()
+
+
+async def test_a_valid_multibyte_character_split_across_fragments_passes(node: ergopy.Node) -> None:
+    s = await serve(node, pool=["w1"])
+    raw = await RawClient.open(s.port)
+    status, _ = await raw.request(upgrade_request(s.port))
+    assert status == 101
+    await expect(s.queue, websocket.MessageConnect)
+    text = "é€😀".encode()
+    raw.writer.write(_masked(0x01, text[:1]) + _masked(0x00, text[1:4]) + _masked(0x80, text[4:]))
+    m = await expect(s.queue, websocket.Message)
+    assert m.body == text
+    raw.close()
+
+
+async def _deflate_client(port: int) -> RawClient:
+    raw = await RawClient.open(port)
+    status, head = await raw.request(
+        upgrade_request(port, extra=[("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover")])
+    )
+    assert status == 101
+    assert b"server_no_context_takeover" in head
+    return raw
+
+
+async def _read_compressed(raw: RawClient) -> bytes:
+    b1, b2 = await asyncio.wait_for(raw.reader.readexactly(2), 5)
+    assert b1 & 0x40, "the echo is compressed"
+    n = b2 & 0x7F
+    if n == 126:
+        (n,) = struct.unpack("!H", await raw.reader.readexactly(2))
+    return await raw.reader.readexactly(n)
+
+
+async def test_no_context_takeover_messages_stand_alone_across_connections(node: ergopy.Node) -> None:
+    """Connections without context takeover share one compressor per loop: every message it
+    writes must inflate on its own (a fresh decompressor), whatever was compressed before
+    for this or another connection."""
+    s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(enable_compression=True))
+    a = await _deflate_client(s.port)
+    b = await _deflate_client(s.port)
+    for _ in range(2):
+        await expect(s.queue, websocket.MessageConnect)
+    body = b"the same words again and again, " * 3
+    for i in range(6):
+        c = (a, b)[i % 2]
+        c.writer.write(_masked(0x82, body))  # uncompressed in, echoed compressed
+        wire = await _read_compressed(c)
+        assert zlib.decompressobj(-15).decompress(wire + b"\x00\x00\xff\xff") == body
+        assert len(wire) < len(body) // 2
+    a.close()
+    b.close()
