@@ -67,6 +67,25 @@ async def test_acceptor_on_port_zero_reports_the_bound_port(net_cluster: Callabl
         pass  # it really listens there
 
 
+async def test_a_port_in_use_makes_the_acceptor_take_the_next_free_one(net_cluster: Callable[..., Any]) -> None:
+    from conftest import free_port
+
+    port = free_port()
+    acc = gen.AcceptorOptions(host="127.0.0.1", port=port, port_range=65535)  # a free port may be > 50000
+    a = await net_cluster(A, acceptors=[acc])
+    b = await net_cluster(B, acceptors=[acc])
+    assert a.network.acceptors()[0].port == port
+    assert b.network.acceptors()[0].port > port  # Go's rule: the next free port
+    with pytest.raises(OSError):
+        await net_cluster(C, acceptors=[gen.AcceptorOptions(host="127.0.0.1", port=port, port_range=port)])
+    assert (await a.network.get_node(B)).name == B
+
+
+async def test_an_acceptor_without_host_listens_on_the_host_of_the_node_name(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A, acceptors=[gen.AcceptorOptions(port=0)])
+    assert a.network.acceptors()[0].host == "localhost"
+
+
 async def test_get_node_through_the_registrar_connects_both_sides(net_cluster: Callable[..., Any]) -> None:
     a = await net_cluster(A)
     b = await net_cluster(B)

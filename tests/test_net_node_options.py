@@ -9,7 +9,7 @@ from ergopy import gen
 
 def test_network_options_defaults_follow_go() -> None:
     opts = gen.NetworkOptions(cookie="secret")
-    assert opts.acceptors == [gen.AcceptorOptions(host="localhost", port=11144)]
+    assert opts.acceptors == [gen.AcceptorOptions(host="", port=11144, port_range=50000)]
     assert opts.flags == gen.NetworkFlags.default()
     assert opts.registrar and opts.registrar_port == 4499
     assert opts.liveness == 20.0

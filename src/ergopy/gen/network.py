@@ -105,18 +105,21 @@ class NetworkFlags:
 class AcceptorOptions:
     """One listening socket of the node.
 
-    ``port`` 0 picks a free port (``node.network.acceptors()`` reports the bound
-    one); Go's default is 11144. ``tls`` is a server ``ssl.SSLContext`` (None: plain
+    ``host`` empty means the host part of the node's name (Go's default). ``port`` 0
+    picks a free port (``node.network.acceptors()`` reports the bound one); Go's
+    default is 11144, and as in Go a port in use makes the acceptor try the next ones
+    up to ``port_range`` (50000; equal to ``port``: that port only). ``tls`` is a server ``ssl.SSLContext`` (None: plain
     TCP); with it, ``cert_der`` (the leaf certificate in DER) is bound into the
     handshake as Go's certificate fingerprint. ``pool_size`` is how many links a
     dialling peer may open (Go's default 3).
     """
 
-    host: str = "localhost"
+    host: str = ""
     port: int = DEFAULT_ACCEPTOR_PORT
     tls: Any = None
     cert_der: bytes | None = None
     pool_size: int = 3
+    port_range: int = 50000
 
     def __post_init__(self) -> None:
         """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range,
@@ -126,6 +129,7 @@ class AcceptorOptions:
         _check_tls(self, "tls", self.tls)
         check_instance(self, "cert_der", self.cert_der, bytes, optional=True)
         check_int(self, "pool_size", self.pool_size, 1, 255)
+        _check_port(self, "port_range", self.port_range)
         if self.tls is not None and not self.cert_der:
             raise ValueError("AcceptorOptions.cert_der is required with tls (peers check its fingerprint)")
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import ssl
 from collections.abc import Callable
@@ -226,8 +227,9 @@ class Network:
         """
         try:
             for acc in self.options.acceptors:
-                port = await self._endpoint.listen(acc.host, acc.port, acc.tls)
-                self._acceptors.append(AcceptorInfo(acc.host, port, acc.tls is not None))
+                host = acc.host or self._node.name.host() or "localhost"
+                port = await self._listen(host, acc)
+                self._acceptors.append(AcceptorInfo(host, port, acc.tls is not None))
             name = str.__str__(self._node.name)
             routes = [
                 nettypes.Route(
@@ -246,6 +248,17 @@ class Network:
         except BaseException:
             await self.stop()
             raise
+
+    async def _listen(self, host: str, acc: gen.AcceptorOptions) -> int:
+        """Bind ``acc`` on ``host``: its port, else (in use) the next free one up to its range."""
+        port = acc.port
+        while True:
+            try:
+                return await self._endpoint.listen(host, port, acc.tls)
+            except OSError as e:
+                if port == 0 or port >= acc.port_range or e.errno != errno.EADDRINUSE:
+                    raise
+                port += 1
 
     async def stop(self) -> None:
         """Close every connection and acceptor and leave the registrar; returns when all is closed."""
