@@ -187,14 +187,21 @@ class RemoteNode:
 
 class Network:
     """A node's network: built and started by ``start_node`` when ``NodeOptions.network``
-    is set, closed by ``node.stop()``."""
+    is set, closed by ``node.stop()``.
+
+    Raises ``gen.IncorrectError`` when built with TLS acceptors that hold different
+    certificates (the handshake binds one certificate fingerprint per node).
+    """
 
     def __init__(self, node: Node, options: gen.NetworkOptions) -> None:
         self._node = node
         self.options = options
         self._routes: dict[str, gen.NetworkRoute] = dict(options.routes)
         self._acceptors: list[AcceptorInfo] = []
-        cert = next((a.cert_der for a in options.acceptors if a.tls is not None), None)
+        certs = {a.cert_der for a in options.acceptors if a.tls is not None}
+        if len(certs) > 1:  # the handshake binds one certificate fingerprint per node
+            raise gen.IncorrectError("every TLS acceptor of a node must use the same certificate")
+        cert = certs.pop() if certs else None
         pool = options.acceptors[0].pool_size if options.acceptors else handshake.DEFAULT_POOL_SIZE
         self._hs = handshake.Options(
             name=str.__str__(node.name),
