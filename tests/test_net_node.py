@@ -311,6 +311,13 @@ async def test_a_process_on_b_writes_to_a_websocket_connection_held_by_a(
         await run_in(b, qb, pb, lambda p: p.send(alias, binary))
         async with asyncio.timeout(5):
             assert await client.recv() == b"\x00\x01"
+        await run_in(b, qb, pb, lambda p: p.monitor(alias))  # the connection, watched from node b
+        await run_in(b, qb, pb, lambda p: p.send(alias, websocket.Message(body=b"sync")))
+        async with asyncio.timeout(5):
+            assert await client.recv() == "sync"  # the monitor request went before it, on the same link
+    down = await receive(qb)  # the client closed: the connection's meta-process ended on node a
+    assert type(down) is gen.MessageDownAlias and down.alias == alias
+    assert b.stats()["monitors"] == 0 and a.stats()["remote_watched"] == 0
 
 
 # ---- handshake: TLS, a taken name --------------------------------------------------------------
