@@ -24,13 +24,23 @@ Rules this side keeps (where Go 3.1.0 differs, ``reference/ergo-network.md``):
   process...), the watcher gets its ``MessageExit*``/``MessageDown*`` with the
   refusal as reason (Erlang's ``noproc``), exactly once. A remote event
   subscription returns ``[]``; the buffered history arrives as ``handle_event``
-  messages when the target's node answers.
+  messages when the target's node answers (an event published while that answer
+  is on its way may come before the history: they travel on different links).
 - The target's node sends ONE terminate frame per watching node, including
   TerminatePID/TerminateAlias whatever the creations (Go 3.1.0 skips them); the
   watcher's node fans it out. A lost connection fires every watcher of that node's
   targets once with ``gen.NoConnectionError``, node monitors/links get
   ``MessageDownNode``/``MessageExitNode``, and pending calls fail at once.
 - Every request is answered, a refused remote spawn included (Go never answers it).
+- A graceful ``node.stop()`` of the peer ends its processes first, so watchers of
+  its PIDs, names, aliases and events hear their real reason (``shutdown``) from the
+  terminate frames; ``NoConnectionError`` is the reason when the connection is lost
+  with the targets alive (a crash, a partition, ``RemoteNode.disconnect``).
+- Frames from one sending process keep their order whatever their kind (a link
+  request and the sends after it go on the same link and are delivered in order).
+- Not yet: important delivery (the flag is offered, never requested), remote
+  inspect (Go has none either), a peer that restarts before its old connection is
+  known lost is refused as a taken name until then (within the liveness bound).
 """
 
 from __future__ import annotations
