@@ -525,3 +525,31 @@ async def test_a_pending_call_fails_at_once_when_the_peer_node_stops(
     async with asyncio.timeout(2):
         with pytest.raises(gen.NoConnectionError):
             await call
+
+
+async def test_an_important_send_is_acknowledged(
+    net_pair: tuple[ergopy.Node, ergopy.Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = net_pair
+    acks: asyncio.Queue[enp.Frame] = asyncio.Queue()
+    original = a.network.frame_received
+
+    def spy(conn: Any, frame: enp.Frame) -> None:
+        if frame.type == enp.FrameType.RESPONSE_ERROR:
+            acks.put_nowait(frame)
+        original(conn, frame)
+
+    monkeypatch.setattr(a.network, "frame_received", spy)
+    qb: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await b.spawn(Runner, None, qb)
+    conn = b.network.node(A)._conn
+    payload = conn.encode("important")
+    for to_id, message_id in ((pid.id, 77), (99999, 78)):
+        frame = enp.Frame(
+            enp.FrameType.PID, 0, 1001, to_id=to_id, flags=enp.IMPORTANT, message_id=message_id, payload=payload
+        )
+        b.network.frame_received(conn, frame)  # as if a sent it with the important bit
+    assert await receive(qb) == "important"
+    first, second = await receive(acks), await receive(acks)
+    assert (first.ref_id, first.code, first.to_id) == ((77, 0, 0), enp.ResponseCode.OK, 1001)
+    assert (second.ref_id, second.code) == ((78, 0, 0), enp.ResponseCode.PROCESS_UNKNOWN)

@@ -38,7 +38,10 @@ Rules this side keeps (where Go 3.1.0 differs, ``reference/ergo-network.md``):
   with the targets alive (a crash, a partition, ``RemoteNode.disconnect``).
 - Frames from one sending process keep their order whatever their kind (a link
   request and the sends after it go on the same link and are delivered in order).
-- Not yet: important delivery (the flag is offered, never requested), remote
+- Important delivery: an important send from a peer (Go's ``SendImportant``) is
+  acknowledged with a 130 frame (code 0, or why it could not be queued), as the
+  flag we offer promises; ergopy does not request it yet.
+- Not yet: requesting important delivery, remote
   inspect (Go has none either), a peer that restarts before its old connection is
   known lost is refused as a taken name until then (within the liveness bound).
 """
@@ -683,10 +686,16 @@ class Network:
                 to = Alias(node.name, node.creation, f.alias_id)
             else:
                 to = ProcessID(f.name, node.name)
+            error: BaseException | None = None
             try:
+                if f.flags & enp.IMPORTANT and node.resolve(to) is None and not node.alias_exists(to):
+                    raise gen.ProcessUnknownError("unknown process")  # a dead letter the sender asked to hear of
                 node.route(from_, to, conn.decode(f.payload), f.priority)
             except gen.Error as e:
                 log.debug("message from %s to %s dropped: %s", from_, to, e)
+                error = e
+            if f.flags & enp.IMPORTANT:
+                self._acknowledge(conn, f, to, error)
         elif t in (_T.REQUEST_PID, _T.REQUEST_NAME, _T.REQUEST_ALIAS):
             from_ = PID(peer, f.from_id, creation)
             ref = Ref(peer, creation, f.ref_id)
@@ -744,6 +753,25 @@ class Network:
             self._any(conn, conn.decode(f.payload))
         else:
             log.debug("frame type %s from %s ignored", t, peer)
+
+    def _acknowledge(self, conn: Connection, f: enp.Frame, to: Any, error: BaseException | None) -> None:
+        """Answer an important send (Go's important delivery): a 130 frame with the
+        message id as ref, code 0 when it was queued, else the error's code."""
+        code = enp.ResponseCode.OK if error is None else _response_code(error)
+        payload = conn.encode(error) if code == enp.ResponseCode.OTHER else b""
+        ack = enp.Frame(
+            _T.RESPONSE_ERROR,
+            0,
+            to.id if type(to) is PID else 0,
+            to_id=f.from_id,
+            ref_id=(f.message_id, 0, 0),
+            code=code,
+            payload=payload,
+        )
+        try:
+            conn.send(ack, f.from_id)
+        except (gen.Error, edf.EncodeError) as e:
+            log.debug("acknowledgement to %s not sent: %s", conn.peer, e)
 
     def _send_any(self, conn: Connection, value: Any, order: int, key: int) -> None:
         conn.send(enp.Frame(_T.ANY, order, payload=conn.encode(value)), key)
