@@ -74,6 +74,7 @@ _T = enp.FrameType
 _P = proto_types
 _COMPRESSION = {"gzip": enp.Compression.GZIP, "zlib": enp.Compression.ZLIB}
 _CALL_PRUNE = 1024  # pending remote calls per peer before finished ones are swept out
+_CACHE_SIZE = 4096  # PIDs and names kept on the receive path (a cache cleared when full)
 
 # (kind, watch?, target type) -> request class
 _REQUESTS: dict[tuple[str, bool, type], type[Any]] = {
@@ -233,6 +234,8 @@ class Network:
         # local target -> peer name -> (kind, remote watcher PID) of remote links/monitors
         self.watched: dict[Any, dict[str, set[tuple[str, PID]]]] = {}
         self._spawn: dict[str, tuple[gen.Factory, frozenset[str] | None]] = {}
+        self._senders: dict[Connection, dict[int, PID]] = {}  # per connection: sender ID -> PID
+        self._local_names: dict[str, ProcessID] = {}  # a name in a frame -> its ProcessID here
         self._stopped = False
 
     # ---- life ----------------------------------------------------------------------------
@@ -296,6 +299,7 @@ class Network:
         self._requests.clear()
         self._calls.clear()  # their callers were answered by connection_lost or the node's stop
         self.watched.clear()
+        self._senders.clear()
 
     # ---- the public API (node.network) ------------------------------------------------------
 
@@ -677,15 +681,19 @@ class Network:
         node = self._node
         t = f.type
         peer, creation = conn.peer, conn.peer_creation
-        if t in (_T.PID, _T.NAME, _T.ALIAS):
-            from_ = PID(peer, f.from_id, creation)
+        if t is _T.NAME or t is _T.PID or t is _T.ALIAS:
+            from_ = self._remote_pid(conn, f.from_id)
             to: Any
-            if t is _T.PID:
+            if t is _T.NAME:
+                to = self._local_names.get(f.name)
+                if to is None:
+                    to = ProcessID(f.name, node.name)
+                    if len(self._local_names) < _CACHE_SIZE:
+                        self._local_names[f.name] = to
+            elif t is _T.PID:
                 to = PID(node.name, f.to_id, node.creation)
-            elif t is _T.ALIAS:
-                to = Alias(node.name, node.creation, f.alias_id)
             else:
-                to = ProcessID(f.name, node.name)
+                to = Alias(node.name, node.creation, f.alias_id)
             error: BaseException | None = None
             try:
                 if f.flags & enp.IMPORTANT and node.resolve(to) is None and not node.alias_exists(to):
@@ -753,6 +761,19 @@ class Network:
             self._any(conn, conn.decode(f.payload))
         else:
             log.debug("frame type %s from %s ignored", t, peer)
+
+    def _remote_pid(self, conn: Connection, id_: int) -> PID:
+        """The peer's PID with ID ``id_`` (the senders of a connection repeat: cached)."""
+        cache = self._senders.get(conn)
+        if cache is None:
+            cache = self._senders[conn] = {}
+        pid = cache.get(id_)
+        if pid is None:
+            pid = PID(conn.peer, id_, conn.peer_creation)
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[id_] = pid
+        return pid
 
     def _acknowledge(self, conn: Connection, f: enp.Frame, to: Any, error: BaseException | None) -> None:
         """Answer an important send (Go's important delivery): a 130 frame with the
@@ -891,6 +912,7 @@ class Network:
         calls and requests to it fail at once."""
         peer = connection.peer
         node = self._node
+        self._senders.pop(connection, None)
         error = gen.NoConnectionError(f"no connection to node {peer}")
         for target in list(self.watched):
             peers = self.watched[target]
