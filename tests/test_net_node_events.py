@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import Runner, receive, run_in
-from test_net_node import B
+from test_net_node import B, Echo
 
 import ergopy
 from ergopy import act, gen
@@ -159,3 +159,26 @@ async def test_remote_spawn_carries_env_and_compression(net_pair: tuple[ergopy.N
     opts = gen.ProcessOptions(env={"color": "blue"}, compression=gen.Compression(enable=True, type="zlib"))
     pid = await (await a.network.get_node(B)).spawn("probe", opts)
     assert await a.call(pid, "?") == ["blue", "zlib"]
+
+
+async def test_a_publish_sends_one_frame_to_each_subscribing_node(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster("a@localhost")
+    b = await net_cluster(B)
+    c = await net_cluster("c@localhost")
+    pq: asyncio.Queue[Any] = asyncio.Queue()
+    producer = await b.spawn_register("producer", Producer, None, pq)
+    subscribers = []
+    for node in (a, a, c):
+        await node.network.get_node(B)
+        subscribers.append(await subscriber(node))
+    assert await receive(pq) == gen.MessageEventStart(gen.Atom("news"))
+    await b.spawn_register("echo", Echo)
+    for node, (pid, _) in zip((a, a, c), subscribers, strict=True):  # every subscription is in
+        assert await node.make_call(pid, gen.ProcessID("echo", B), 1, 5) == ["reply", 1]
+    to_a, to_c = b.network.node("a@localhost"), b.network.node("c@localhost")
+    before = to_a.stats()["frames_out"], to_c.stats()["frames_out"]
+    b.send(producer, "hello all")
+    for _, q in subscribers:
+        kind, m = await receive(q)
+        assert (kind, m.message) == ("event", "hello all")
+    assert (to_a.stats()["frames_out"], to_c.stats()["frames_out"]) == (before[0] + 1, before[1] + 1)
