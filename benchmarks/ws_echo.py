@@ -13,6 +13,8 @@ Servers:
 * ``ergopy-direct``: the same engine (handler, connection meta-process, transport) with
   the actor hop cut out: each connection echoes its own messages, so the hop's cost is
   the difference between the two lines.
+* ``ergopy-engine``: ergopy's WebSocket engine alone (no node, no meta-process): each
+  message echoed from the engine's callback, as picows's row echoes from its listener.
 * ``ergo``: Ergo's own echo (``benchmarks/go/ergo_echo``: web server meta-process, a
   websocket handler with a pool of 4 workers echoing by ``SendAlias``, ``GOMAXPROCS=1``),
   when it could be built. The Go module proxy refuses ``ergo.services/*`` here (403),
@@ -133,6 +135,47 @@ def _install_direct_connection() -> None:
             super().init(_DirectMeta(process, self))
 
     handler_module.Connection = DirectConnection  # type: ignore[misc]
+
+
+def serve_engine(port: int) -> None:
+    """ergopy's WebSocket engine alone (``websocket.engine.WSProtocol``, no node, no meta-process):
+    each message is echoed from the engine's callback, the way picows's row echoes from its listener."""
+    import asyncio
+
+    import uvloop
+
+    from ergopy.meta.websocket import engine, upgrade
+
+    class Front(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buf = b""
+            self.tp: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.tp = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.buf += data
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = upgrade.parse_head(self.buf[:end], 8190, 8190)
+            assert head is not None
+            response, _, compress, no_takeover = upgrade.handshake(head.headers, (), True)
+            ws = engine.WSProtocol(client=False, compress=compress, no_takeover=no_takeover)
+            self.tp.write(response)
+            self.tp.set_protocol(ws)
+            ws.connection_made(self.tp)
+            ws.attach(ws.send)
+            if self.buf[end + 4 :]:
+                ws.data_received(self.buf[end + 4 :])
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Front, "127.0.0.1", port, backlog=4096)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    uvloop.run(main())
 
 
 def serve_aiohttp(port: int, batched: bool) -> None:
@@ -258,7 +301,7 @@ WORKLOADS = (
     Workload("deflate", "1,000 connections x 1 in flight, permessage-deflate, 64-byte text", 1000, 1, deflate=True),
 )
 
-SERVERS = ("ergopy", "ergopy-direct", "ergo", "gorilla", "aiohttp", "aiohttp-batched", "picows")
+SERVERS = ("ergopy", "ergopy-direct", "ergopy-engine", "ergo", "gorilla", "aiohttp", "aiohttp-batched", "picows")
 GO_SERVERS = {"ergo": "ergo_echo", "gorilla": "gorilla_echo"}
 NO_DEFLATE = {"aiohttp-batched": "frames written by hand", "picows": "no permessage-deflate in picows"}
 
@@ -653,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
         _raise_nofile()
         if args.serve in ("ergopy", "ergopy-direct"):
             serve_ergopy(0, args.workers, direct=args.serve == "ergopy-direct")
+        elif args.serve == "ergopy-engine":
+            serve_engine(0)
         elif args.serve in ("aiohttp", "aiohttp-batched"):
             serve_aiohttp(0, batched=args.serve == "aiohttp-batched")
         else:

@@ -124,3 +124,22 @@ async def test_no_context_takeover_messages_stand_alone_across_connections(node:
         assert len(wire) < len(body) // 2
     a.close()
     b.close()
+
+
+async def test_a_compressed_message_fragmented_without_end_is_cut_with_1009(node: ergopy.Node) -> None:
+    """The inflated size is known only at the end; until then what a compressed fragmented
+    message holds is bounded (2 x max_message_size + 1 KiB), so endless fragments can not
+    grow the server's memory: 1009 at once."""
+    options = websocket.HandlerOptions(enable_compression=True, max_message_size=1000)
+    s = await serve(node, pool=["w1"], options=options)
+    raw = await RawClient.open(s.port)
+    status, _ = await raw.request(upgrade_request(s.port, extra=[("Sec-WebSocket-Extensions", "permessage-deflate")]))
+    assert status == 101
+    await expect(s.queue, websocket.MessageConnect)
+    raw.send_frame(0x2, b"\x00" * 100, fin=False, rsv=4)  # RSV1: compressed, first fragment
+    for _ in range(40):
+        raw.send_frame(0x0, b"\x00" * 100, fin=False)
+    assert await raw.read_close() == 1009
+    d = await expect(s.queue, websocket.MessageDisconnect)
+    assert d.code == 1009
+    raw.close()

@@ -240,6 +240,7 @@ class WebServer(gen.MetaBehavior):
         self._terminated = False
         self._fronts: dict[_Front, asyncio.TimerHandle | None] = {}  # open connections not upgraded
         self._busy: dict[Any, int] = {}  # transport -> requests in the handler now
+        self._by_transport: dict[Any, _Front] = {}
         self._loop = asyncio.get_running_loop()
         self.head_limit = 65536 + options.max_line_size  # a longer first head goes to aiohttp (it answers)
 
@@ -274,12 +275,14 @@ class WebServer(gen.MetaBehavior):
         if timeout and timeout > 0:
             timer = self._loop.call_later(timeout, self._head_timeout, front)
         self._fronts[front] = timer
+        self._by_transport[front.transport] = front
         self._lowlevel.front_made()
 
     def _front_lost(self, front: _Front) -> None:
         timer = self._fronts.pop(front, None)
         if timer is not None:
             timer.cancel()
+        self._by_transport.pop(front.transport, None)
         self._lowlevel.front_lost()
 
     def _head_timeout(self, front: _Front) -> None:
@@ -325,12 +328,12 @@ class WebServer(gen.MetaBehavior):
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         tp = request.transport
-        for front, timer in self._fronts.items():
-            if front.transport is tp:
-                if timer is not None:
-                    timer.cancel()
-                    self._fronts[front] = None
-                break
+        front = self._by_transport.get(tp)
+        if front is not None:
+            timer = self._fronts.get(front)
+            if timer is not None:
+                timer.cancel()
+                self._fronts[front] = None
         self._busy[tp] = self._busy.get(tp, 0) + 1
         try:
             return await self._entry(request)

@@ -536,12 +536,18 @@ async def create_connection(options: ConnectionOptions) -> Connection:
     hs = _ClientHandshake(loop)
     tp: asyncio.Transport | None = None
     try:
-        async with asyncio.timeout(timeout):
-            tp, _ = await loop.create_connection(
-                lambda: hs, host, port, ssl=ctx, server_hostname=host if secure else None
-            )
-            tp.write(request)
-            head, tail = await hs.done
+        try:
+            async with asyncio.timeout(timeout):
+                tp, _ = await loop.create_connection(
+                    lambda: hs, host, port, ssl=ctx, server_hostname=host if secure else None
+                )
+                tp.write(request)
+                head, tail = await hs.done
+        finally:
+            if not hs.done.done():
+                hs.done.cancel()  # nobody reads it now: no "exception never retrieved" later
+            elif not hs.done.cancelled():
+                hs.done.exception()  # marks a failure as retrieved (it is raised here already)
         headers, subprotocol, compress, no_takeover = upgrade.check_response(
             head, key, subprotocols, options.enable_compression
         )

@@ -326,8 +326,12 @@ class WSProtocol(asyncio.Protocol, Transport):
                     raise _Fail(1002, "control frame longer than 125 bytes")
                 if not b0 & 0x80:
                     raise _Fail(1002, "fragmented control frame")
-            elif self._max and not (b0 & 0x40 or self._frag_rsv1) and self._frag_len + n > self._max:
-                raise _Fail(1009, f"message of more than {self._max} bytes exceeds the limit")
+            elif self._max and self._frag_len + n > self._max:
+                if not (b0 & 0x40 or self._frag_rsv1):
+                    raise _Fail(1009, f"message of more than {self._max} bytes exceeds the limit")
+                if self._frag_len + n > 2 * self._max + 1024:
+                    # compressed: the inflated size is checked at the end; this bounds what is held till then
+                    raise _Fail(1009, f"compressed message of more than {2 * self._max + 1024} bytes")
             start = h + 4 if mask_bit else h
             stop = start + n
             if stop > end:
