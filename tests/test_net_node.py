@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import time
+import types
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -361,10 +363,22 @@ async def test_tls_through_a_static_route_with_a_verifying_context(
     assert await a.call(gen.ProcessID("echo", B), 1) == ["reply", 1]
 
 
-async def test_a_name_already_connected_is_refused(net_cluster: Callable[..., Any]) -> None:
+def same_creation(monkeypatch: pytest.MonkeyPatch, creation: float) -> None:
+    """Nodes started from now on get ``creation`` (the node's start second)."""
+    from ergopy.node import node as node_module
+
+    fake = types.SimpleNamespace(time=lambda: creation, time_ns=time.time_ns)
+    monkeypatch.setattr(node_module, "time", fake)
+
+
+async def test_a_name_already_connected_is_refused(
+    net_cluster: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = await net_cluster(A, registrar=False)
     b = await net_cluster(B, registrar=False)
+    same_creation(monkeypatch, b.creation)  # not a restart of b: another node of that name
     impostor = await net_cluster(B, registrar=False)
+    monkeypatch.undo()
     port = a.network.acceptors()[0].port
     for n in (b, impostor):
         n.network.add_route(A, gen.NetworkRoute(host="127.0.0.1", port=port))
@@ -553,3 +567,30 @@ async def test_an_important_send_is_acknowledged(
     first, second = await receive(acks), await receive(acks)
     assert (first.ref_id, first.code, first.to_id) == ((77, 0, 0), enp.ResponseCode.OK, 1001)
     assert (second.ref_id, second.code) == ((78, 0, 0), enp.ResponseCode.PROCESS_UNKNOWN)
+
+
+async def test_a_restarted_peer_replaces_the_connection_of_its_previous_incarnation(
+    net_cluster: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = await net_cluster(A, registrar=False)
+    b1 = await net_cluster(B, registrar=False)
+    route = gen.NetworkRoute(host="127.0.0.1", port=a.network.acceptors()[0].port)
+    b1.network.add_route(A, route)
+    await b1.network.get_node(A)
+    pid = await b1.spawn(Echo)
+    qa: asyncio.Queue[Any] = asyncio.Queue()
+    w = await a.spawn(Runner, None, qa)
+    await run_in(a, qa, w, lambda p: p.monitor(pid))
+    assert await a.make_call(w, pid, "in", 5) == ["reply", "in"]  # the monitor request is in
+    # b1 "crashed" without its connection being seen to go: b2 takes its name, a later creation
+    same_creation(monkeypatch, b1.creation + 10)
+    b2 = await net_cluster(B, registrar=False)
+    monkeypatch.undo()
+    b2.network.add_route(A, route)
+    assert (await b2.network.get_node(A)).creation == a.creation
+    msg = await receive(qa)
+    assert type(msg) is gen.MessageDownPID and msg.pid == pid and isinstance(msg.reason, gen.NoConnectionError)
+    assert a.network.node(B).creation == b2.creation
+    await b2.spawn_register("echo", Echo)
+    assert await a.call(gen.ProcessID("echo", B), 1) == ["reply", 1]
+    assert a.network.nodes() == [B]

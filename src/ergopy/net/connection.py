@@ -432,6 +432,20 @@ class Endpoint:
         other at once keep the same one connection: the one the smaller name dialled)."""
         return peer in self.connections or (peer in self._dialing and self.options.name < peer)
 
+    def _restarted(self, peer: str, creation: int) -> None:
+        """``peer`` introduces itself with a new creation: it restarted, so the connection
+        we hold to its previous incarnation is dead even if we have not seen it go yet
+        (a crash without FIN/RST): drop it now (``connection_lost`` follows) instead of
+        refusing the new incarnation as a taken name until the liveness bound."""
+        conn = self.connections.get(peer)
+        if conn is not None and conn.peer_creation != creation:
+            log.info(
+                "%s restarted (creation %d, was %d): the old connection is dropped", peer, creation, conn.peer_creation
+            )
+            del self.connections[peer]
+            conn.abort()
+            self.changes.notify()
+
     def _can_join(self, peer: str, connection_id: str) -> bool:
         conn = self.connections.get(peer)
         return conn is not None and conn.can_join(connection_id)
@@ -450,7 +464,9 @@ class Endpoint:
         if self._closed:
             link.close()
             return
-        result = await handshake.accept(link, self.options, taken=self._taken, can_join=self._can_join)
+        result = await handshake.accept(
+            link, self.options, taken=self._taken, can_join=self._can_join, restarted=self._restarted
+        )
         if result.joined:
             conn = self.connections.get(result.peer)
             transport = link.transport

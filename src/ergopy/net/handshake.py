@@ -469,9 +469,12 @@ async def accept(
     options: Options,
     taken: Callable[[str], bool] | None = None,
     can_join: Callable[[str, str], bool] | None = None,
+    restarted: Callable[[str, int], None] | None = None,
 ) -> HandshakeResult:
     """Run the acceptor's side: a first link (Hello...) or an extra link (Join).
 
+    ``restarted(name, creation)`` is called first with the introduced peer (its
+    owner drops a connection of that name with another creation: the peer restarted);
     ``taken(name)`` True refuses a peer whose name already has a connection;
     ``can_join(peer, connection_id)`` True admits a Join (None refuses every Join).
     The Accept offers ``options.pool_size`` links and this socket's local address.
@@ -480,7 +483,7 @@ async def accept(
     Raises ``HandshakeError`` (wrong/empty cookie, our own or a taken name, an
     unknown connection to join, malformed messages, timeouts, lost link).
     """
-    return await _bounded(link, options.timeout, _accept(link, options, taken, can_join))  # type: ignore[no-any-return]
+    return await _bounded(link, options.timeout, _accept(link, options, taken, can_join, restarted))  # type: ignore[no-any-return]
 
 
 async def _accept(
@@ -488,6 +491,7 @@ async def _accept(
     options: Options,
     taken: Callable[[str], bool] | None,
     can_join: Callable[[str, str], bool] | None,
+    restarted: Callable[[str, int], None] | None = None,
 ) -> HandshakeResult:
     _check_cookie(options.cookie)
     cookie, rt = options.cookie, options.read_timeout
@@ -510,6 +514,8 @@ async def _accept(
     peer = str.__str__(gen.Atom(intro.node))
     if peer == options.name:
         raise HandshakeError(f"a peer introduced itself with our own name {peer!r}")
+    if restarted is not None:
+        restarted(peer, intro.creation)
     if taken is not None and taken(peer):
         raise HandshakeError(f"a node named {peer!r} is already connected")
     assert link.transport is not None
