@@ -41,9 +41,10 @@ Rules this side keeps (where Go 3.1.0 differs, ``reference/ergo-network.md``):
 - Important delivery: an important send from a peer (Go's ``SendImportant``) is
   acknowledged with a 130 frame (code 0, or why it could not be queued), as the
   flag we offer promises; ergopy does not request it yet.
-- Not yet: requesting important delivery, remote
-  inspect (Go has none either), a peer that restarts before its old connection is
-  known lost is refused as a taken name until then (within the liveness bound).
+- A peer that restarts (a new creation) before its old connection is seen to go
+  replaces it: the old one is dropped at the new one's handshake, its watchers are
+  told ``NoConnectionError`` then; PIDs and aliases of the old incarnation are refused.
+- Not yet: requesting important delivery, remote inspect (Go has none either).
 """
 
 from __future__ import annotations
