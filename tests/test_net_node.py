@@ -594,3 +594,12 @@ async def test_a_restarted_peer_replaces_the_connection_of_its_previous_incarnat
     await b2.spawn_register("echo", Echo)
     assert await a.call(gen.ProcessID("echo", B), 1) == ["reply", 1]
     assert a.network.nodes() == [B]
+
+
+async def test_inspect_of_a_remote_process_is_not_allowed_as_in_go(net_pair: tuple[ergopy.Node, ergopy.Node]) -> None:
+    a, b = net_pair
+    pid = await b.spawn(Echo)
+    with pytest.raises(gen.NotAllowedError, match="local processes only"):
+        await a.inspect(pid)
+    with pytest.raises(gen.NotAllowedError):
+        a.kill(pid)
