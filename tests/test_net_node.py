@@ -603,3 +603,12 @@ async def test_inspect_of_a_remote_process_is_not_allowed_as_in_go(net_pair: tup
         await a.inspect(pid)
     with pytest.raises(gen.NotAllowedError):
         a.kill(pid)
+
+
+async def test_a_node_without_acceptors_dials_through_the_registrar(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A, acceptors=[])
+    b = await net_cluster(B)
+    assert a.network.acceptors() == []
+    await b.spawn_register("echo", Echo)
+    assert await a.call(gen.ProcessID("echo", B), "dial only") == ["reply", "dial only"]
+    assert b.network.nodes() == [A]
