@@ -612,3 +612,15 @@ async def test_a_node_without_acceptors_dials_through_the_registrar(net_cluster:
     await b.spawn_register("echo", Echo)
     assert await a.call(gen.ProcessID("echo", B), "dial only") == ["reply", "dial only"]
     assert b.network.nodes() == [A]
+
+
+async def test_pool_size_is_the_number_of_links_a_dialler_opens(net_cluster: Callable[..., Any]) -> None:
+    a = await net_cluster(A)
+    b = await net_cluster(B, pool_size=1)
+    c = await net_cluster(C, pool_size=5)
+    await a.network.get_node(B)
+    assert a.network.node(B).stats()["links"] == 1
+    await a.network.get_node(C)
+    assert a.network.node(C).stats()["links"] == 5
+    assert c.network.node(A).stats()["links"] == 5
+    assert b.network.nodes() == [A]

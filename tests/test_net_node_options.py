@@ -27,6 +27,7 @@ def test_empty_cookie_is_refused() -> None:
         ({"acceptors": "x"}, TypeError, r"NetworkOptions\.acceptors must be a list"),
         ({"acceptors": [("h", 1)]}, TypeError, r"NetworkOptions\.acceptors must be a AcceptorOptions"),
         ({"max_message_size": -1}, ValueError, r"NetworkOptions\.max_message_size must be an int"),
+        ({"pool_size": 0}, ValueError, r"NetworkOptions\.pool_size must be an int in 1\.\.255, got 0"),
         ({"registrar_port": 70000}, ValueError, r"NetworkOptions\.registrar_port must be an int in 0\.\.65535"),
         ({"routes": {"b@h": 5}}, TypeError, r"NetworkOptions\.routes must be a NetworkRoute"),
         ({"liveness": 2}, ValueError, r"NetworkOptions\.liveness must be at least 4 seconds, got 2"),

@@ -108,17 +108,16 @@ class AcceptorOptions:
     ``host`` empty means the host part of the node's name (Go's default). ``port`` 0
     picks a free port (``node.network.acceptors()`` reports the bound one); Go's
     default is 11144, and as in Go a port in use makes the acceptor try the next ones
-    up to ``port_range`` (50000; equal to ``port``: that port only). ``tls`` is a server ``ssl.SSLContext`` (None: plain
-    TCP); with it, ``cert_der`` (the leaf certificate in DER) is bound into the
-    handshake as Go's certificate fingerprint. ``pool_size`` is how many links a
-    dialling peer may open (Go's default 3).
+    up to ``port_range`` (50000; equal to ``port``: that port only). ``tls`` is a
+    server ``ssl.SSLContext`` (None: plain TCP); with it, ``cert_der`` (the leaf
+    certificate in DER) is bound into the handshake as Go's certificate fingerprint
+    (every TLS acceptor of a node must use the same certificate).
     """
 
     host: str = ""
     port: int = DEFAULT_ACCEPTOR_PORT
     tls: Any = None
     cert_der: bytes | None = None
-    pool_size: int = 3
     port_range: int = 50000
 
     def __post_init__(self) -> None:
@@ -128,7 +127,6 @@ class AcceptorOptions:
         _check_port(self, "port", self.port)
         _check_tls(self, "tls", self.tls)
         check_instance(self, "cert_der", self.cert_der, bytes, optional=True)
-        check_int(self, "pool_size", self.pool_size, 1, 255)
         _check_port(self, "port_range", self.port_range)
         if self.tls is not None and not self.cert_der:
             raise ValueError("AcceptorOptions.cert_der is required with tls (peers check its fingerprint)")
@@ -163,19 +161,21 @@ class NetworkOptions:
     bounds a frame we accept (0: no limit). ``registrar`` False turns the embedded
     registrar off (static routes only); ``registrar_port`` is its port (4499, the
     same on every node of a host). ``routes`` are static routes by node name.
-    ``liveness`` bounds, in seconds, how long a silent peer goes unnoticed (the
-    issue's bound: 20 s by default; at least 4, the kernel counts in seconds).
-    ``request_timeout`` bounds a remote spawn's wait for its result (Go's 5 s).
-    ``client_tls`` is the ``ssl.SSLContext`` used to dial a node whose registrar route
-    says TLS (None: the system's default verification, or none at all with
-    ``insecure_skip_verify``, Go's ``InsecureSkipVerify``: the handshake's certificate
-    fingerprint still binds the peer's certificate to the cookie).
+    ``pool_size`` is how many links a peer dialling us may open (Go's default 3; 1 makes
+    a Go dialler use a single link). ``liveness`` bounds, in seconds, how long a silent
+    peer goes unnoticed (the issue's bound: 20 s by default; at least 4, the kernel
+    counts in seconds). ``request_timeout`` bounds a remote spawn's wait for its result
+    (Go's 5 s). ``client_tls`` is the ``ssl.SSLContext`` used to dial a node whose
+    registrar route says TLS (None: the system's default verification, or none at all
+    with ``insecure_skip_verify``, Go's ``InsecureSkipVerify``: the handshake's
+    certificate fingerprint still binds the peer's certificate to the cookie).
     """
 
     cookie: str = ""
     acceptors: Sequence[AcceptorOptions] = field(default_factory=lambda: [AcceptorOptions()])
     flags: NetworkFlags = field(default_factory=NetworkFlags)
     max_message_size: int = 0
+    pool_size: int = 3
     registrar: bool = True
     registrar_port: int = DEFAULT_REGISTRAR_PORT
     routes: Mapping[str, NetworkRoute] = field(default_factory=dict)
@@ -197,6 +197,7 @@ class NetworkOptions:
         self.acceptors = list(self.acceptors)
         check_instance(self, "flags", self.flags, NetworkFlags)
         check_int(self, "max_message_size", self.max_message_size, 0, 2**32 - 1)
+        check_int(self, "pool_size", self.pool_size, 1, 255)
         check_bool(self, "registrar", self.registrar)
         _check_port(self, "registrar_port", self.registrar_port)
         if not isinstance(self.routes, Mapping):

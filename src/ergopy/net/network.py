@@ -217,14 +217,13 @@ class Network:
         if len(certs) > 1:  # the handshake binds one certificate fingerprint per node
             raise gen.IncorrectError("every TLS acceptor of a node must use the same certificate")
         cert = certs.pop() if certs else None
-        pool = options.acceptors[0].pool_size if options.acceptors else handshake.DEFAULT_POOL_SIZE
         self._hs = handshake.Options(
             name=str.__str__(node.name),
             cookie=options.cookie,
             creation=node.creation,
             flags=_wire_flags(options.flags),
             max_message_size=options.max_message_size,
-            pool_size=pool,
+            pool_size=options.pool_size,
             cert_der=cert,
         )
         self._endpoint = Endpoint(self._hs, self, liveness=options.liveness)
