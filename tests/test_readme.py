@@ -57,16 +57,17 @@ def wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
     pytest.fail(f"echo.py is not listening on {port} after {TIMEOUT} s")
 
 
-def test_the_readme_has_the_service_and_the_client_blocks() -> None:
+def test_the_readme_has_the_service_the_client_and_the_cluster_blocks() -> None:
     blocks = python_blocks()
-    assert len(blocks) == 2, "the README's python blocks are the service (echo.py) and the client (client.py)"
-    service, client = blocks
+    assert len(blocks) == 3, "the README's python blocks: the service (echo.py), its client, two nodes (cluster.py)"
+    service, client, cluster = blocks
     assert "ergopy.run(main)" in service and "await node.wait()" in service
     assert "ergopy.run(main)" in client and "create_connection" in client
+    assert "ergopy.run(main)" in cluster and "gen.NetworkOptions" in cluster
 
 
 def test_the_readme_service_echoes_text_and_binary_to_its_client_then_stops_on_ctrl_c(tmp_path: Path) -> None:
-    service, client = python_blocks()
+    service, client, _ = python_blocks()
     port = free_port()
     (tmp_path / "echo.py").write_text(on_port(service, port))
     (tmp_path / "client.py").write_text(on_port(client, port))
@@ -114,3 +115,32 @@ def test_every_readme_block_type_checks_under_mypy_strict(tmp_path: Path) -> Non
         timeout=110,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_readme_cluster_runs_as_two_nodes_that_find_each_other(tmp_path: Path) -> None:
+    """``python cluster.py a`` then ``python cluster.py b``, exactly as the README says: b
+    finds a through the embedded registrar (whichever of them serves it) and calls a's
+    greeter over Ergo's protocol; a stops on Ctrl-C."""
+    cluster = python_blocks()[2]
+    (tmp_path / "cluster.py").write_text(cluster)
+    a = subprocess.Popen(
+        [sys.executable, "cluster.py", "a"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert a.stdout is not None
+        line = a.stdout.readline()  # a prints once its acceptor and greeter are up (bounded by the test timeout)
+        assert line.startswith("a@localhost is up on port"), (line, a.poll())
+        b = subprocess.run(
+            [sys.executable, "cluster.py", "b"], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert b.returncode == 0, b.stderr
+        assert re.fullmatch(r"hello b, from a@localhost \(you are <[0-9A-F]{8}\.0\.\d+>\)\n", b.stdout), b.stdout
+        assert "Traceback" not in b.stderr, b.stderr
+        a.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = a.communicate(timeout=TIMEOUT)
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.communicate()
+    assert a.returncode == 0, err
+    assert "Traceback" not in err and "[error]" not in err, err
