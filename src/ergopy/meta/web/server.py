@@ -1,4 +1,8 @@
-"""The web server meta-process: one listening socket serving a handler (aiohttp engine).
+"""The web server meta-process: one listening socket serving a handler.
+
+WebSocket upgrades go to ergopy's engine (``websocket.engine``) straight from the first
+request head of a connection; plain HTTP (pages, ``web.Mux`` routes) is aiohttp's, through
+its public low-level server.
 
 ``create_web_server`` binds at once, so a bind error is raised there, as Ergo's
 ``CreateWebServer`` does, and ``server.port`` is known; nothing is served until the

@@ -3,7 +3,8 @@
 A handler is a ``gen.MetaBehavior`` (spawn it with ``spawn_meta`` before it
 serves), and it serves on two paths that build the same ``websocket.Request``:
 
-* natively, under ``web.create_web_server`` (aiohttp engine: every limit is ours);
+* natively, under ``web.create_web_server`` (ergopy's own engine, ``websocket.engine``:
+  every limit is ours; the web server's front protocol calls ``accept_upgrade``);
 * as a plain ASGI application (Starlette, FastAPI, uvicorn...): the server does
   the framing, so message size, compression and keepalive follow its settings.
 
@@ -127,10 +128,12 @@ class Handler(gen.MetaBehavior):
         finally:
             self.connections -= 1
 
-    # ---- native (aiohttp) ----------------------------------------------------------------------
+    # ---- native (web.create_web_server) ----------------------------------------------------------------------
 
     async def serve_aiohttp(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Upgrade an aiohttp request; it returns at once, the socket then belongs to the connection."""
+        """Answer an upgrade request that reached aiohttp: the refusals (503, 405, 400, 403) with
+        their reason; a valid upgrade only arrives here after a plain request on the same
+        connection (the front protocol takes the others) and is refused with 400."""
         why = self._unavailable()
         if why is not None:
             return web.Response(status=503, text=why)
