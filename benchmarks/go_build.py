@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "benchmarks" / "go"
 CACHE = ROOT / ".cache" / "go-bin"
-PROGRAMS = ("loadclient", "gorilla_echo", "ergo_echo", "ergo_local")
+PROGRAMS = ("loadclient", "gorilla_echo", "ergo_echo", "ergo_local", "ergo_net")
 BUILD_TIMEOUT = 600.0  # seconds: a first build downloads modules through the proxy
 PROXY_REFUSED = "not available: the Go module proxy refuses ergo.services/* (403)"
 

@@ -104,3 +104,25 @@ def test_ws_memory_runs_and_prints_the_allocations_per_connection() -> None:
     ).stdout
     assert "100 idle connections: traced" in out
     assert "caused by" in out
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_net_messaging_quick_runs_two_node_processes(loop: str) -> None:
+    script = str(ROOT / "benchmarks" / "net_messaging.py")
+    out = subprocess.run(
+        [sys.executable, script, "--quick", "--loop", loop],
+        capture_output=True,
+        text=True,
+        timeout=300,  # the first run may build (or try to build) benchmarks/go/ergo_net
+        check=True,
+    ).stdout
+    assert f"loop={loop}" in out
+    row = r"\s+\d+\.\d k/s\s+\d+us\s+\d+us\s+[\d,]+\s+\d\.\d{3}x"  # one-way, p50, p99, calls/s, ratio
+    assert re.search(r"py local\s+[\d.]+ [Mk]/s", out), out
+    assert re.search(r"py->py" + row, out), out
+    assert re.search(r"py->py / py local: one-way \d\.\d{3}x, call p50 [\d.]+x", out), out
+    if go_build.build("ergo_net").ok:
+        assert re.search(r"ratios to go->go: py->py one-way >= 0\.3x go->go: \d+\.\d\dx", out), out
+    else:
+        assert "ergo (Go): not available" in out
+        assert "ratios to go->go: pending" in out
