@@ -38,6 +38,7 @@ import asyncio
 import itertools
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from ergopy import gen
@@ -46,7 +47,7 @@ from ergopy.net import edf, enp, handshake
 log = logging.getLogger("ergopy.net.connection")
 
 _DEFAULT: Final[Any] = object()  # "the endpoint's own TLS context" (None means plain TCP)
-_CROSSING_GRACE: Final = 1.0  # seconds a refused dial waits for the peer's crossing link to arrive
+_CROSSING_GRACE: Final = 2.0  # seconds a refused dial waits for the peer's crossing link to arrive
 
 DEFAULT_LIVENESS: Final = 20.0
 """Seconds within which a silent peer is declared lost (the issue's bound)."""
@@ -383,6 +384,7 @@ class Endpoint:
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._dialing: dict[str, int] = {}  # peer name -> dials in progress
+        self._accepting: dict[str, int] = {}  # peer name -> first links accepted, handshake not done
         self._incoming = Changes()  # notified when a link arrives (a handshake task starts)
         self._closed = False
 
@@ -464,8 +466,30 @@ class Endpoint:
         if self._closed:
             link.close()
             return
+        accepting: list[str] = []
+
+        def taken(peer: str) -> bool:
+            if self._taken(peer):
+                return True
+            # past the check: until this handshake ends, a dial to ``peer`` waits for it
+            self._accepting[peer] = self._accepting.get(peer, 0) + 1
+            accepting.append(peer)
+            return False
+
+        try:
+            await self._accept_first_or_join(link, taken)
+        finally:
+            for peer in accepting:
+                left = self._accepting[peer] - 1
+                if left:
+                    self._accepting[peer] = left
+                else:
+                    del self._accepting[peer]
+                self.changes.notify()
+
+    async def _accept_first_or_join(self, link: handshake.EHSProtocol, taken: Callable[[str], bool]) -> None:
         result = await handshake.accept(
-            link, self.options, taken=self._taken, can_join=self._can_join, restarted=self._restarted
+            link, self.options, taken=taken, can_join=self._can_join, restarted=self._restarted
         )
         if result.joined:
             conn = self.connections.get(result.peer)
@@ -494,6 +518,10 @@ class Endpoint:
 
         Raises ``handshake.HandshakeError`` if the peer cannot be reached or refuses.
         """
+        if peer is not None and peer in self._accepting:
+            # the peer's own first link is past our check: dialling now would make a second
+            # connection (each side could keep a different one); that handshake decides
+            await self._wait_for(peer, lambda: peer in self._accepting)
         if peer is not None and peer in self.connections:
             return self.connections[peer]
         ctx = self.client_ssl if ssl_context is _DEFAULT else ssl_context
@@ -527,29 +555,41 @@ class Endpoint:
         """After a refused dial: the connection ``peer``'s own dial makes here, if that
         was why (None otherwise).
 
-        Only a peer whose name sorts first refuses us for dialling it at the same time
-        (:meth:`_taken`), so only then is it worth waiting: for its link to arrive (up
-        to :data:`_CROSSING_GRACE`) and for the handshakes in progress to finish (up
-        to the handshake timeout).
+        A first link from ``peer`` already past our check (we accepted it before we
+        started dialling, and the peer refused our crossing one) is waited for, whatever
+        the names. Only a peer whose name sorts first refuses us for dialling it at the
+        same time (:meth:`_taken`), so only then is it worth waiting for a link that has
+        not arrived yet (up to :data:`_CROSSING_GRACE`) and for the handshakes in
+        progress to finish (up to the handshake timeout).
         """
         if not peer < self.options.name:
+            await self._wait_for(peer, lambda: peer in self._accepting)
             return self.connections.get(peer)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        while peer not in self.connections and not self._closed:
-            # no handshake in progress: the peer's link has not arrived yet (a short grace)
-            left = start + (self.options.timeout if self._tasks else _CROSSING_GRACE) - loop.time()
-            if left <= 0:
-                break
+
+        def waiting() -> bool:
+            # a handshake in progress (perhaps the peer's) may take the handshake timeout;
+            # none: the peer's link has not arrived yet (a short grace)
+            return loop.time() < start + (self.options.timeout if self._tasks else _CROSSING_GRACE)
+
+        await self._wait_for(peer, waiting)
+        return self.connections.get(peer)
+
+    async def _wait_for(self, peer: str, go_on: Callable[[], bool]) -> None:
+        """Wait until ``peer`` has a connection, the endpoint closes or ``go_on()`` is
+        false (checked at each change: a connection or link added or lost, a link
+        arriving, a handshake ending, and every 50 ms: ``go_on`` may be a deadline)."""
+        loop = asyncio.get_running_loop()
+        while peer not in self.connections and not self._closed and go_on():
             change = loop.create_task(self.changes.wait())
             incoming = loop.create_task(self._incoming.wait())
             try:
-                await asyncio.wait([change, incoming, *self._tasks], timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([change, incoming, *self._tasks], timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 change.cancel()
                 incoming.cancel()
                 await asyncio.gather(change, incoming, return_exceptions=True)
-        return self.connections.get(peer)
 
     async def close(self) -> None:
         """Stop accepting, end the handshakes in progress, close every connection
