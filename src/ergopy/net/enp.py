@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 import struct
 import zlib
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from ergopy import gen
 
@@ -224,6 +225,7 @@ def default_order(frame: Frame) -> int:
 
 
 _U16S = struct.Struct(">H")
+_U8S = struct.Struct(">B")
 _LEN = struct.Struct(">I")
 _FORMAT: Final = {_U64: "Q", _U8: "B", _I64: "q", _ID3: "QQQ"}
 _SCALARS: Final = ("from_id", "to_id", "flags", "message_id", "timestamp", "code")
@@ -233,7 +235,7 @@ class _Codec:
     """One frame type's layout, compiled once from :data:`LAYOUTS`: one struct for the
     fixed fields, then an optional name (or atom id), then the payload."""
 
-    __slots__ = ("fixed", "name", "parts", "pick", "type")
+    __slots__ = ("base", "fixed", "get", "head", "keep_payload", "name", "parts", "pick", "single", "type")
 
     def __init__(self, t: FrameType, layout: tuple[str, ...]) -> None:
         self.type = t
@@ -250,6 +252,16 @@ class _Codec:
         self.pick = tuple(where.get(f, index) for f in _SCALARS) + tuple(
             where.get(f, index + 1) for f in ("ref_id", "alias_id")
         )
+        # encoding: the 8-byte header and the fixed fields in one precompiled struct;
+        # without a triple the fields are read with one attrgetter call (a tuple)
+        self.head = struct.Struct(">BBIBB" + self.fixed.format[1:])
+        self.base = HEADER_SIZE + self.fixed.size
+        self.get: Any = None  # operator.attrgetter: one value, or a tuple of several
+        if fixed and not any(triple for _, triple in self.parts):
+            names = [f for f, _ in self.parts]
+            self.get = operator.attrgetter(*names)
+        self.single = len(fixed) == 1
+        self.keep_payload = t != _T.RESPONSE_ERROR
 
     def decode(self, data: bytes, order: int, atoms: Mapping[int, str] | None, end: int) -> Frame:
         v = self.fixed.unpack_from(data, HEADER_SIZE) + _PAD
@@ -276,27 +288,38 @@ class _Codec:
             name, v[code], data[pos:end],
         )  # fmt: skip
 
-    def encode(self, frame: Frame, atom_ids: Mapping[str, int] | None) -> bytearray:
-        args: list[int] = []
-        for attr, triple in self.parts:
-            if triple:
-                args.extend(getattr(frame, attr))
-            else:
-                args.append(getattr(frame, attr))
-        out = bytearray(HEADER_SIZE)
-        out += self.fixed.pack(*args)
+    def encode(self, frame: Frame, t: int, atom_ids: Mapping[str, int] | None) -> bytes:
+        """The whole frame, header included, written as type ``t`` (this codec's)."""
+        get = self.get
+        args: Any
+        if get is not None:
+            args = (get(frame),) if self.single else get(frame)
+        else:
+            flat: list[int] = []
+            for attr, triple in self.parts:
+                if triple:
+                    flat.extend(getattr(frame, attr))
+                else:
+                    flat.append(getattr(frame, attr))
+            args = flat
+        payload = frame.payload if self.keep_payload or frame.code == ResponseCode.OTHER else b""
+        if self.name is None:
+            length = self.base + len(payload)
+            if length > 0xFFFFFFFF:
+                raise FrameError("frame longer than 4 GiB")
+            return self.head.pack(MAGIC, VERSION, length, frame.order & 0xFF, t, *args) + payload
         if self.name == _NAME:
             raw = frame.name.encode()
             if len(raw) > 255:
                 raise FrameError(f"name longer than 255 bytes: {frame.name[:40]!r}...")
-            out.append(len(raw))
-            out += raw
-        elif self.name == _NAME_CACHE:
+            mid = _U8S.pack(len(raw)) + raw
+        else:
             assert atom_ids is not None
-            out += _U16S.pack(atom_ids[frame.name])
-        if self.type != _T.RESPONSE_ERROR or frame.code == ResponseCode.OTHER:
-            out += frame.payload
-        return out
+            mid = _U16S.pack(atom_ids[frame.name])
+        length = self.base + len(mid) + len(payload)
+        if length > 0xFFFFFFFF:
+            raise FrameError("frame longer than 4 GiB")
+        return b"".join((self.head.pack(MAGIC, VERSION, length, frame.order & 0xFF, t, *args), mid, payload))
 
 
 _PAD: Final = (0, 0, 0, 0)
@@ -320,19 +343,11 @@ def encode_frame(frame: Frame, atom_ids: Mapping[str, int] | None = None) -> byt
     if atom_ids and t in _CACHE_VARIANT and frame.name in atom_ids:
         t = _CACHE_VARIANT[t]
     try:
-        out = _CODECS[t].encode(frame, atom_ids)
+        return _CODECS[t].encode(frame, t, atom_ids)
     except FrameError:
         raise
     except (struct.error, ValueError, TypeError, KeyError) as e:
         raise FrameError(f"cannot encode {FrameType(t).name} frame: {e}") from e
-    if len(out) > 0xFFFFFFFF:
-        raise FrameError("frame longer than 4 GiB")
-    out[0] = MAGIC
-    out[1] = VERSION
-    _LEN.pack_into(out, 2, len(out))
-    out[6] = frame.order & 0xFF
-    out[7] = t
-    return bytes(out)
 
 
 def parse_header(data: bytes | bytearray | memoryview, max_size: int = 0) -> int:
@@ -374,9 +389,17 @@ def decode_frame(
     """
     if type(data) is not bytes:
         data = bytes(data)
-    length = parse_header(data, max_size)
-    if length != len(data):
-        raise FrameError(f"frame announces {length} bytes, got {len(data)}")
+    length = len(data)
+    if (  # the common case in one test; anything else goes through parse_header's reasons
+        length < HEADER_SIZE
+        or data[0] != MAGIC
+        or data[1] != VERSION
+        or _LEN.unpack_from(data, 2)[0] != length
+        or (max_size > 0 and length > max_size)
+    ):
+        length = parse_header(data, max_size)
+        if length != len(data):
+            raise FrameError(f"frame announces {length} bytes, got {len(data)}")
     codec = _CODECS.get(data[7])
     if codec is None:
         if data[7] == _T.Z:
@@ -589,28 +612,43 @@ class FrameReader:
         if self.failed is not None:
             raise self.failed
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            if len(buf) < 6:
+                return []
+            (length,) = _LEN.unpack_from(buf, 2)
+            if (  # a good header of a frame arriving in pieces: append only, no copy per piece
+                len(buf) < length
+                and buf[0] == MAGIC
+                and buf[1] == VERSION
+                and length >= HEADER_SIZE
+                and not (self._max and length > self._max)
+            ):
+                return []
+            data = bytes(buf)  # one copy of the whole, then each frame sliced from it once
+            buf.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
         frames: list[bytes] = []
         pos = 0
-        end = len(buf)
+        end = len(data)
         limit = self._max
         while end - pos >= 6:
-            (length,) = _LEN.unpack_from(buf, pos + 2)
-            if buf[pos] != MAGIC or buf[pos + 1] != VERSION or length < HEADER_SIZE or (limit and length > limit):
+            (length,) = _LEN.unpack_from(data, pos + 2)
+            if data[pos] != MAGIC or data[pos + 1] != VERSION or length < HEADER_SIZE or (limit and length > limit):
                 try:
-                    parse_header(buf[pos : pos + 6], limit)
+                    parse_header(data[pos : pos + 6], limit)
                 except FrameError as e:
                     self.failed = e
-                    buf.clear()
                     if not frames:
                         raise
                     return frames
             if end - pos < length:
                 break
-            frames.append(bytes(buf[pos : pos + length]))
+            frames.append(data[pos : pos + length])
             pos += length
-        if pos:
-            del buf[:pos]
+        if pos < end:
+            buf += memoryview(data)[pos:]
         return frames
 
     @property
