@@ -851,7 +851,9 @@ class Network:
         group.add(entry)
         if type(target) is Event:
             history = node.events.subscribed(target)
-            return edf.Slice(gen.MessageEvent, history) if history else None
+            # Go asserts the result is a []gen.MessageEvent (ErrMalformed for a bare nil):
+            # no history is a typed nil slice, as Go answers it (transcript F55)
+            return edf.Slice(gen.MessageEvent, history) if history else edf.Typed(list[gen.MessageEvent], None)
         return None
 
     def _result(self, result: Any) -> None:
