@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
+from asyncio.subprocess import PIPE
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +113,126 @@ async def test_an_event_without_history_is_answered_with_gos_typed_nil_slice(
     go = edf.decode(enp.decode_frame(f55, ATOMS_OF_SENDER["alpha"]).payload, DECODE["alpha"])
     same = proto_types.MessageResult(error=ours.error, result=ours.result, ref=go.ref)
     assert edf.encode(same, ENCODE["alpha"]) == enp.decode_frame(f55, ATOMS_OF_SENDER["alpha"]).payload
+
+
+# ---- kill -9 of a peer node (a real OS process) ---------------------------------------------
+
+PROC = Path(__file__).with_name("net_node_proc.py")
+PEER = "peer@localhost"
+
+
+@contextlib.asynccontextmanager
+async def peer_process(name: str, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
+    """A node in its own process (tests/net_node_proc.py) and what it printed; killed
+    (SIGKILL) and reaped at the end if it is still there."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(PROC), name, "secret", "0", *args, stdin=PIPE, stdout=PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            line = await proc.stdout.readline()
+        assert line, "the peer process ended before it was ready"
+        yield proc, json.loads(line)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        async with asyncio.timeout(10):
+            await proc.wait()
+
+
+async def main_node(name: str = "main@localhost", **kw: Any) -> ergopy.Node:
+    options = gen.NetworkOptions(
+        cookie="secret", acceptors=[gen.AcceptorOptions(host="127.0.0.1", port=0)], registrar=False, **kw
+    )
+    return await ergopy.start_node(name, gen.NodeOptions(network=options))
+
+
+async def connected(node: ergopy.Node, peer: str, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while peer not in node.network.nodes():
+            await node.network._endpoint.changes.wait()
+
+
+def _watch(relation: str, target: Any) -> Callable[[Any], Any]:
+    if isinstance(target, gen.Event):
+        return lambda p: (p.link_event if relation == "link" else p.monitor_event)(target)
+    if isinstance(target, str):  # a node name
+        return lambda p: (p.link_node if relation == "link" else p.monitor_node)(target)
+    return lambda p: (p.link if relation == "link" else p.monitor)(target)
+
+
+_EXPECTED = {
+    ("link", gen.PID): gen.MessageExitPID,
+    ("link", gen.ProcessID): gen.MessageExitProcessID,
+    ("link", gen.Alias): gen.MessageExitAlias,
+    ("link", gen.Event): gen.MessageExitEvent,
+    ("link", str): gen.MessageExitNode,
+    ("monitor", gen.PID): gen.MessageDownPID,
+    ("monitor", gen.ProcessID): gen.MessageDownProcessID,
+    ("monitor", gen.Alias): gen.MessageDownAlias,
+    ("monitor", gen.Event): gen.MessageDownEvent,
+    ("monitor", str): gen.MessageDownNode,
+}
+
+
+@pytest.mark.parametrize("dialer", ["we dial", "the killed node dials"])
+async def test_kill_9_of_the_peer_tells_every_watcher_once_within_1s_and_fails_pending_calls(dialer: str) -> None:
+    """Watchers of a PID, a name, an alias, an event (link and monitor each) and of the
+    node itself, plus two pending calls: ``kill -9`` of the peer's process must tell each
+    watcher exactly once, with NoConnectionError, and fail the calls, all within 1 s."""
+    node = await main_node()
+    try:
+        our_port = node.network.acceptors()[0].port
+        args = ("--dial", node.name, str(our_port)) if dialer != "we dial" else ()
+        async with peer_process(PEER, *args) as (proc, info):
+            if dialer == "we dial":
+                node.network.add_route(PEER, gen.NetworkRoute(host="127.0.0.1", port=info["port"]))
+                await node.network.get_node(PEER)
+            await connected(node, PEER)
+            assert node.network.node(PEER)._conn.peer_creation == info["creation"]
+            targets: list[Any] = [
+                gen.PID(PEER, info["echo"], info["creation"]),
+                gen.ProcessID("echo", PEER),
+                gen.Alias(PEER, info["creation"], tuple(info["alias"])),
+                gen.Event("ev", PEER),
+                PEER,
+            ]
+            assert await node.call(targets[1], "ping") == "ping"
+            assert await node.call(targets[2], "ping") == "ping"
+            watchers: list[tuple[type, gen.PID, asyncio.Queue[Any]]] = []
+            for relation in ("link", "monitor"):
+                for target in targets:
+                    q: asyncio.Queue[Any] = asyncio.Queue()
+                    w = await node.spawn(Runner, None, q, True)
+                    await run_in(node, q, w, _watch(relation, target))
+                    kind = str if isinstance(target, str) else type(target)
+                    watchers.append((_EXPECTED[relation, kind], w, q))
+            calls = [asyncio.create_task(node.call(gen.ProcessID("sink", PEER), "hang", timeout=30)) for _ in range(2)]
+            try:
+                assert await node.call(targets[0], "ping") == "ping"  # the requests before it went out
+                loop = asyncio.get_running_loop()
+                start = loop.time()
+                proc.kill()
+                for expected, _w, q in watchers:
+                    msg = await receive(q, timeout=max(0.0, start + 1.0 - loop.time()))
+                    assert type(msg) is expected, (expected, msg)
+                    if expected in (gen.MessageExitNode, gen.MessageDownNode):
+                        assert msg.name == PEER, msg  # Go's node messages carry no reason
+                    else:
+                        assert isinstance(msg.reason, gen.NoConnectionError), msg
+                async with asyncio.timeout(max(0.0, start + 1.0 - loop.time())):
+                    for call in calls:
+                        with pytest.raises(gen.NoConnectionError):
+                            await call
+                elapsed = loop.time() - start
+            finally:
+                for call in calls:
+                    call.cancel()
+                await asyncio.gather(*calls, return_exceptions=True)
+            assert elapsed < 1.0
+            for _expected, w, q in watchers:  # exactly once: the next thing each one sees is this
+                assert await run_in(node, q, w, lambda p: "after") == "after"
+            assert PEER not in node.network.nodes()
+    finally:
+        await node.stop()
