@@ -236,3 +236,93 @@ async def test_kill_9_of_the_peer_tells_every_watcher_once_within_1s_and_fails_p
             assert PEER not in node.network.nodes()
     finally:
         await node.stop()
+
+
+# ---- many connect/kill cycles leave nothing behind ------------------------------------------
+
+
+class _Sink(act.Actor):
+    """Takes calls and never answers them."""
+
+    def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+        return None
+
+
+async def _gone(node: ergopy.Node, peer: str) -> None:
+    async with asyncio.timeout(5):
+        while peer in node.network.nodes():
+            await node.network._endpoint.changes.wait()
+
+
+async def test_1000_connection_kills_leave_stats_as_they_were(net_cluster: Callable[..., Any]) -> None:
+    """1,000 cycles of: connect, monitor a remote name, link a remote PID, start a call
+    that will never be answered, then the peer's links are aborted (no goodbye, as a
+    killed process's kernel does it: the sockets just go). Each cycle the watcher hears
+    one Down with NoConnectionError and the call fails; at the end ``stats()`` of both
+    nodes is what it was before the first cycle (nothing left in any table).
+    (In-process peer: 1,000 real process kills do not fit the time budget; the test
+    above and the one below kill real processes.)"""
+    a = await net_cluster("a@localhost")
+    b = await net_cluster("b@localhost")
+    sink = await b.spawn_register("sink", _Sink)
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    w = await a.spawn(Runner, None, q, True)
+    before_a, before_b = a.stats(), b.stats()
+    for cycle in range(1000):
+        await a.network.get_node("b@localhost")
+        await run_in(a, q, w, lambda p: (p.monitor(gen.ProcessID("sink", "b@localhost")), p.link(sink)))
+        call = asyncio.create_task(a.call(gen.ProcessID("sink", "b@localhost"), cycle, timeout=30))
+        try:
+            await asyncio.sleep(0)  # the call's request is queued: not a synchronisation, the order of sends
+            (b if cycle % 2 else a).network.node("a@localhost" if cycle % 2 else "b@localhost")._conn.abort()
+            got = {type(m): m for m in (await receive(q), await receive(q))}
+            assert set(got) == {gen.MessageDownProcessID, gen.MessageExitPID}, (cycle, got)
+            assert all(isinstance(m.reason, gen.NoConnectionError) for m in got.values())
+            with pytest.raises(gen.NoConnectionError):
+                async with asyncio.timeout(5):
+                    await call
+        finally:
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+        await _gone(a, "b@localhost")
+        await _gone(b, "a@localhost")
+    assert a.stats() == before_a and b.stats() == before_b
+
+
+async def test_20_real_process_kills_leave_stats_as_they_were() -> None:
+    """The same with real processes killed with SIGKILL (20, each dial direction in
+    turn; a new process each time, so a new creation): our node's ``stats()`` ends as
+    it began."""
+    node = await main_node()
+    try:
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        w = await node.spawn(Runner, None, q, True)
+        before = node.stats()
+        our_port = node.network.acceptors()[0].port
+        for cycle in range(20):
+            args = ("--dial", node.name, str(our_port)) if cycle % 2 else ()
+            async with peer_process(PEER, *args) as (proc, info):
+                if not cycle % 2:
+                    if PEER in node.network.routes():
+                        node.network.remove_route(PEER)  # the new process listens elsewhere
+                    node.network.add_route(PEER, gen.NetworkRoute(host="127.0.0.1", port=info["port"]))
+                    await node.network.get_node(PEER)
+                await connected(node, PEER)
+                echo = gen.PID(PEER, info["echo"], info["creation"])
+                await run_in(node, q, w, lambda p, echo=echo: (p.monitor(echo), p.link_node(PEER)))
+                call = asyncio.create_task(node.call(gen.ProcessID("sink", PEER), cycle, timeout=30))
+                try:
+                    assert await node.call(echo, "ping") == "ping"
+                    proc.kill()
+                    got = {type(m) for m in (await receive(q, 2), await receive(q, 2))}
+                    assert got == {gen.MessageDownPID, gen.MessageExitNode}, (cycle, got)
+                    with pytest.raises(gen.NoConnectionError):
+                        async with asyncio.timeout(2):
+                            await call
+                finally:
+                    call.cancel()
+                    await asyncio.gather(call, return_exceptions=True)
+                await _gone(node, PEER)
+        assert node.stats() == before
+    finally:
+        await node.stop()
