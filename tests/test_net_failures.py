@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
+import subprocess
 import sys
+import time
 from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -326,3 +330,106 @@ async def test_20_real_process_kills_leave_stats_as_they_were() -> None:
         assert node.stats() == before
     finally:
         await node.stop()
+
+
+# ---- a silent partition between two node processes (network namespaces) -------------------
+
+
+def _netns_available() -> bool:
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("unshare", "nsenter", "ip")):
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _netns_available(), reason="needs root and network namespaces (unshare, nsenter, ip)")
+def test_a_silent_partition_between_two_nodes_tells_every_watcher_within_the_liveness_bound() -> None:
+    """Two node processes, each in a network namespace of its own joined by a veth pair
+    (10.200.1.1 and 10.200.1.2: our own test hosts, nothing else is reachable). The
+    watcher node links to and monitors the peer's PID, name, alias, event and the node
+    itself, and has a call pending there. The peer's end of the veth goes down: no FIN,
+    no RST. With ``liveness=4`` every watcher must hear NoConnection (MessageDownNode /
+    MessageExitNode for the node) and the call fail within the bound (plus scheduling
+    slack), once each."""
+    bound = 4.0
+
+    def node(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            ["unshare", "-n", sys.executable, str(PROC), *args, "--liveness", str(bound), "--wait-go"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def sh(*cmd: str) -> None:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+
+    def say(p: subprocess.Popen[str], text: str) -> None:
+        assert p.stdin is not None
+        p.stdin.write(text + "\n")
+        p.stdin.flush()
+
+    def hear(p: subprocess.Popen[str]) -> str:
+        assert p.stdout is not None
+        return p.stdout.readline().strip()  # each node answers within seconds or exits
+
+    peer = node(PEER, "secret", "11144", "--host", "10.200.1.2")
+    watcher = node(
+        "watcher@localhost", "secret", "0", "--host", "10.200.1.1",
+        "--dial", PEER, "11144", "--peer-host", "10.200.1.2", "--watch",
+    )  # fmt: skip
+    try:
+        for p in (peer, watcher):  # never touch the host's namespace: wait until each is in its own
+            assert hear(p) == "ready"
+            assert os.readlink(f"/proc/{p.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        sh(
+            "ip",
+            "link",
+            "add",
+            "vw",
+            "netns",
+            str(watcher.pid),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vp",
+            "netns",
+            str(peer.pid),
+        )
+        for pid, dev, addr in ((watcher.pid, "vw", "10.200.1.1/24"), (peer.pid, "vp", "10.200.1.2/24")):
+            sh("nsenter", "-t", str(pid), "-n", "ip", "addr", "add", addr, "dev", dev)
+            sh("nsenter", "-t", str(pid), "-n", "ip", "link", "set", dev, "up")
+            sh("nsenter", "-t", str(pid), "-n", "ip", "link", "set", "lo", "up")
+        say(peer, "go")
+        assert json.loads(hear(peer))["port"] == 11144
+        say(watcher, "go")
+        hear(watcher)  # its own start line
+        assert json.loads(hear(watcher)) == {"watching": 10}
+        sh("nsenter", "-t", str(peer.pid), "-n", "ip", "link", "set", "vp", "down")
+        start = time.monotonic()
+        say(watcher, "cut")
+        report = json.loads(hear(watcher))
+        print("partition report:", report)  # the measured detection times (pytest -s shows them)
+        assert time.monotonic() - start < bound + 3
+        told = report["told"]
+        kinds = sorted(kind for kind, _, _ in told)
+        assert kinds == sorted(
+            f"Message{r}{t}" for r in ("Exit", "Down") for t in ("PID", "ProcessID", "Alias", "Event", "Node")
+        ), told
+        for kind, reason, seconds in told:
+            assert reason == ("NoneType" if kind.endswith("Node") else "NoConnectionError"), (kind, reason)
+            assert seconds <= bound + 0.5, (kind, seconds)  # the half second: process scheduling
+        error, seconds = report["call"]
+        assert error == "NoConnectionError" and seconds <= bound + 0.5
+    finally:
+        for p in (peer, watcher):
+            if p.stdin is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    p.stdin.close()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+            if p.stdout is not None:
+                p.stdout.close()
