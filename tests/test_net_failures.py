@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -19,12 +20,15 @@ from typing import Any
 
 import pytest
 from conftest import Runner, receive, run_in
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_net_connection import HOST, Seam, options
 from test_net_enp import ATOMS_OF_SENDER, DECODE, ENCODE, FRAMES
+from test_net_handshake import handshake_messages
 
 import ergopy
 from ergopy import act, gen
-from ergopy.net import edf, enp, proto_types
+from ergopy.net import edf, enp, handshake, proto_types
 from ergopy.net.connection import Endpoint
 
 
@@ -433,3 +437,79 @@ def test_a_silent_partition_between_two_nodes_tells_every_watcher_within_the_liv
                 p.wait(5)
             if p.stdout is not None:
                 p.stdout.close()
+
+
+# ---- fuzzed handshakes against a dialling node ----------------------------------------------
+
+
+async def _fuzzed_acceptor(stage: str, data: bytes) -> None:
+    """A fake node on 127.0.0.1 answers our node's dial with ``data``: at once
+    ("hello"), or after a correct Hello reply ("accept", where the Accept and
+    Introduce are expected). The dial must fail with NoConnectionError within the
+    handshake timeout, the socket be closed, and the node still dial a real peer."""
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if stage == "accept":
+                got = handshake.split_message(await _one(reader))
+                assert got is not None
+                hello = got[0]
+                salt = "fuzz-salt"
+                reply = handshake.MessageHello(salt=salt, digest=handshake.digest(salt, hello.digest, "secret"))
+                writer.write(handshake.encode_message(reply))
+            writer.write(data)
+            await writer.drain()
+            await reader.read()  # until the dialler gives up and closes
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            closed.set()
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    node = await main_node("fuzzed@localhost")
+    try:
+        ep = node.network._endpoint
+        ep.options = dataclasses.replace(ep.options, read_timeout=0.2, timeout=1.0)  # a fast test, same code
+        node.network.add_route(PEER, gen.NetworkRoute(host="127.0.0.1", port=server.sockets[0].getsockname()[1]))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(gen.NoConnectionError):
+            await node.network.get_node(PEER)
+        assert loop.time() - start < 1.5
+        async with asyncio.timeout(2):
+            await closed.wait()
+        assert node.stats()["connecting"] == 0 and node.network.nodes() == []
+    finally:
+        await node.stop()
+        server.close()
+        await server.wait_closed()
+
+
+async def _one(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readexactly(6)
+    return head + await reader.readexactly(int.from_bytes(head[2:], "big"))
+
+
+_ALPHA = handshake_messages("link-1-alpha-to-beta.hex")  # Go acceptor: Hello, Accept, Introduce
+
+
+def _mutated(raw: bytes) -> st.SearchStrategy[bytes]:
+    return st.tuples(st.integers(0, len(raw) - 1), st.binary(min_size=1, max_size=4), st.integers(0, len(raw))).map(
+        lambda t: (raw[: t[0]] + t[1] + raw[t[0] + len(t[1]) :])[: max(t[2], 1)]
+    )
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.tuples(st.just("hello"), st.binary(max_size=300)),
+        st.tuples(st.just("hello"), st.binary(max_size=200).map(lambda b: b"\x57\x01" + b)),
+        st.tuples(st.just("hello"), _mutated(_ALPHA[0])),
+        st.tuples(st.just("accept"), st.binary(max_size=300)),
+        st.tuples(st.just("accept"), _mutated(_ALPHA[1] + _ALPHA[2])),
+    )
+)
+def test_fuzzed_handshake_answers_never_crash_or_hang_a_dialling_node(case: tuple[str, bytes]) -> None:
+    asyncio.run(_fuzzed_acceptor(*case))
