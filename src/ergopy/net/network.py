@@ -72,6 +72,8 @@ __all__ = ["AcceptorInfo", "Network", "RemoteNode"]
 log = logging.getLogger("ergopy.net.network")
 
 _T = enp.FrameType
+_PID, _NAME, _ALIAS = _T.PID, _T.NAME, _T.ALIAS  # the hot path's frame types, without the Enum lookup
+_IMPORTANT, _PRIORITY = enp.IMPORTANT, enp.PRIORITY_MASK
 _P = proto_types
 _COMPRESSION = {"gzip": enp.Compression.GZIP, "zlib": enp.Compression.ZLIB}
 _CALL_PRUNE = 1024  # pending remote calls per peer before finished ones are swept out
@@ -227,6 +229,10 @@ class Network:
             cert_der=cert,
         )
         self._endpoint = Endpoint(self._hs, self, liveness=options.liveness)
+        # the send path's tables, hoisted (neither dict is ever rebound)
+        self._connections: dict[str, Connection] = self._endpoint.connections
+        self._procs = node._procs
+        self._node_name = node.name
         self._registrar: Registrar | None = None
         self._connecting: dict[str, asyncio.Task[Connection]] = {}
         self._requests: dict[Ref, _Watch | _Wait] = {}
@@ -466,28 +472,32 @@ class Network:
         ``edf.EncodeError`` for a value the peer cannot decode,
         ``MessageTooLargeError`` over the peer's size limit.
         """
-        conn = self._conn(to.node)
-        if not self._check_incarnation(conn, to):
+        conn = self._connections.get(to.node)  # the hot path: _conn and _check_incarnation inlined
+        if conn is None:
+            conn = self._conn(to.node)  # raises NoConnectionError
+        t = type(to)
+        if t is not ProcessID and t is not Event and to.creation != conn.peer_creation:
             return False
         payload = conn.encode(message)
-        t = type(to)
         if t is PID:
-            frame = enp.Frame(_T.PID, to.id % 255, from_.id, to_id=to.id, flags=priority, payload=payload)
+            frame = enp.Frame(_PID, to.id % 255, from_.id, to_id=to.id, flags=priority, payload=payload)
         elif t is Alias:
-            frame = enp.Frame(_T.ALIAS, to.id[1] % 255, from_.id, flags=priority, alias_id=to.id, payload=payload)
+            frame = enp.Frame(_ALIAS, to.id[1] % 255, from_.id, flags=priority, alias_id=to.id, payload=payload)
         else:
-            frame = enp.Frame(_T.NAME, from_.id % 255, from_.id, flags=priority, name=_text(to.name), payload=payload)
+            fid = from_.id
+            frame = enp.Frame(_NAME, fid % 255, fid, flags=priority, name=str.__str__(to.name), payload=payload)
         self._send(conn, frame, from_)
         return True
 
     def _send(self, conn: Connection, frame: enp.Frame, from_: PID) -> None:
         """Send ``frame`` on ``from_``'s link, compressed as ``from_``'s options say."""
-        rec = self._node.lookup_pid(from_) if from_.node == self._node.name else None
-        c = rec.options.compression if rec is not None else None
-        if c is not None and c.enable:
-            conn.send(frame, from_.id, _COMPRESSION[c.type], c.threshold)
-        else:
-            conn.send(frame, from_.id)
+        rec = self._procs.get(from_.id) if from_.node == self._node_name else None
+        if rec is not None and rec.pid == from_:
+            c = rec.options.compression
+            if c is not None and c.enable:
+                conn.send(frame, from_.id, _COMPRESSION[c.type], c.threshold)
+                return
+        conn.send(frame, from_.id)
 
     def call(self, from_: PID, to: Any, ref: Ref, request: Any) -> None:
         """Send a call request; the answer completes the node's pending call ``ref``.
@@ -681,28 +691,32 @@ class Network:
         node = self._node
         t = f.type
         peer, creation = conn.peer, conn.peer_creation
-        if t is _T.NAME or t is _T.PID or t is _T.ALIAS:
-            from_ = self._remote_pid(conn, f.from_id)
+        if t is _NAME or t is _PID or t is _ALIAS:
+            senders = self._senders.get(conn)
+            from_ = senders.get(f.from_id) if senders is not None else None
+            if from_ is None:
+                from_ = self._remote_pid(conn, f.from_id)
             to: Any
-            if t is _T.NAME:
+            if t is _NAME:
                 to = self._local_names.get(f.name)
                 if to is None:
                     to = ProcessID(f.name, node.name)
                     if len(self._local_names) < _CACHE_SIZE:
                         self._local_names[f.name] = to
-            elif t is _T.PID:
+            elif t is _PID:
                 to = PID(node.name, f.to_id, node.creation)
             else:
                 to = Alias(node.name, node.creation, f.alias_id)
+            flags = f.flags
             error: BaseException | None = None
             try:
-                if f.flags & enp.IMPORTANT and node.resolve(to) is None and not node.alias_exists(to):
+                if flags & _IMPORTANT and node.resolve(to) is None and not node.alias_exists(to):
                     raise gen.ProcessUnknownError("unknown process")  # a dead letter the sender asked to hear of
-                node.route(from_, to, conn.decode(f.payload), f.priority)
+                node.route(from_, to, conn.decode(f.payload), flags & _PRIORITY)
             except gen.Error as e:
                 log.debug("message from %s to %s dropped: %s", from_, to, e)
                 error = e
-            if f.flags & enp.IMPORTANT:
+            if flags & _IMPORTANT:
                 self._acknowledge(conn, f, to, error)
         elif t in (_T.REQUEST_PID, _T.REQUEST_NAME, _T.REQUEST_ALIAS):
             from_ = PID(peer, f.from_id, creation)

@@ -301,11 +301,13 @@ def encode(value: Any, caches: EncodeCaches | None = None) -> bytes:
 
     Raises EncodeError as :func:`encode_into`.
     """
-    if type(value) is str:  # the most common payload: no buffer, one concatenation
+    if type(value) is str:  # the most common payloads: no buffer, one concatenation or one pack
         b = value.encode("utf-8", "surrogateescape")
         if len(b) > _MAX_STRING:
             raise EncodeError(f"string too long: {len(b)} bytes (max {_MAX_STRING}; Go 3.1.0 decodes at most 65533)")
         return b"\x8d" + _H.pack(len(b)) + b
+    if type(value) is int and -0x8000000000000000 <= value <= 0x7FFFFFFFFFFFFFFF:
+        return _TQ.pack(0x96, value)
     if value is None:
         raise EncodeError("nothing to encode (a bare nil cannot be encoded)")
     buf = bytearray()
