@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -82,6 +83,8 @@ class Echo(act.Actor):
     """Answers a call with its request."""
 
     def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+        if request == "cpu":  # this process's CPU seconds (Go's echo answers "cpu": no figure)
+            return time.process_time()
         return request
 
 
@@ -164,7 +167,11 @@ async def send(args: argparse.Namespace) -> dict[str, float]:
 
         await one_way(max(args.chunk, args.n // 10 // args.chunk * args.chunk))  # warm up
         gc.collect()
+        peer_cpu = await node.call(echo, "cpu")
+        cpu = time.process_time()
         rate = await one_way(args.n)
+        cpu = time.process_time() - cpu
+        peer_cpu = (await node.call(echo, "cpu")) - peer_cpu if type(peer_cpu) is float else float("nan")
         call = node.call
         for i in range(min(200, args.calls)):  # warm up
             await call(echo, i)
@@ -177,14 +184,17 @@ async def send(args: argparse.Namespace) -> dict[str, float]:
             await call(echo, i)
             lat.append(clock() - t0)
         total = (clock() - start) / 1e9
-        return {"one_way": rate, **_latency(lat, total)}
+        cpu_us = {"send_cpu_us": cpu / args.n * 1e6, "recv_cpu_us": peer_cpu / args.n * 1e6}
+        return {"one_way": rate, **cpu_us, **_latency(lat, total)}
     finally:
         await node.stop()
 
 
 async def local(args: argparse.Namespace) -> dict[str, float]:
     """The in-run baseline: local_messaging's one-way (same N, chunk) and sequential local calls."""
+    cpu = time.process_time()
     rate = await local_messaging.ergopy_one_way(args.n, args.chunk)
+    cpu = time.process_time() - cpu  # both sides in one process
     node = await ergopy.start_node("local@localhost")
     try:
         echo = await node.spawn(Echo)
@@ -201,7 +211,7 @@ async def local(args: argparse.Namespace) -> dict[str, float]:
         total = (clock() - start) / 1e9
     finally:
         await node.stop()
-    return {"one_way": rate, **_latency(lat, total)}
+    return {"one_way": rate, "send_cpu_us": cpu / args.n * 1e6, "recv_cpu_us": 0.0, **_latency(lat, total)}
 
 
 def _latency(ns: list[int], total: float) -> dict[str, float]:
@@ -385,16 +395,24 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         for name, fn in runs.items():
             samples[name].append(fn())
-    med = {name: {k: statistics.median(s[k] for s in ss) for k in ss[0]} for name, ss in samples.items()}
+    med = {name: {k: statistics.median(s.get(k, math.nan) for s in ss) for k in ss[0]} for name, ss in samples.items()}
 
     print()
-    print(f"{'':<12}{'one-way msgs/s':>16}{'call p50':>12}{'call p99':>12}{'calls/s':>12}{'one-way/local':>15}")
+    print(
+        f"{'':<12}{'one-way msgs/s':>16}{'call p50':>12}{'call p99':>12}{'calls/s':>12}{'one-way/local':>15}"
+        f"{'cpu us/msg send+recv':>24}"
+    )
     base = med["py local"]["one_way"]
     for name, m in med.items():
+        cpu = m.get("send_cpu_us", math.nan) + m.get("recv_cpu_us", math.nan)
+        cpu_text = "-" if math.isnan(cpu) else f"{m['send_cpu_us']:.2f}+{m['recv_cpu_us']:.2f}"
+        if name == "py local":
+            cpu_text = f"{m['send_cpu_us']:.2f} (both)"
         print(
             f"{name:<12}{fmt_rate(m['one_way']):>16}{m['call_p50_us']:>10.0f}us{m['call_p99_us']:>10.0f}us"
-            f"{m['calls_per_s']:>12,.0f}{m['one_way'] / base:>14.3f}x"
+            f"{m['calls_per_s']:>12,.0f}{m['one_way'] / base:>14.3f}x{cpu_text:>24}"
         )
+    print("(cpu: process CPU time per one-way message, each side; steadier than the rates on a shared machine)")
     pp = med["py->py"]
     print(
         f"py->py / py local: one-way {pp['one_way'] / base:.3f}x, "
