@@ -514,7 +514,8 @@ class Endpoint:
 
         If ``peer`` dials us at the same moment, one connection survives (see
         :meth:`_taken`) and both sides get it: a dial the peer refused for that
-        reason waits for the peer's own link to be accepted here.
+        reason waits for the peer's own link to be accepted here, and no dial starts
+        while a first link from ``peer`` is past our check (its handshake decides).
 
         Raises ``handshake.HandshakeError`` if the peer cannot be reached or refuses.
         """
