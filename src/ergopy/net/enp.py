@@ -226,6 +226,7 @@ def default_order(frame: Frame) -> int:
 
 _U16S = struct.Struct(">H")
 _U8S = struct.Struct(">B")
+_NAMES_CACHED: Final = 1024  # encoded names kept per frame type
 _LEN = struct.Struct(">I")
 _FORMAT: Final = {_U64: "Q", _U8: "B", _I64: "q", _ID3: "QQQ"}
 _SCALARS: Final = ("from_id", "to_id", "flags", "message_id", "timestamp", "code")
@@ -235,7 +236,7 @@ class _Codec:
     """One frame type's layout, compiled once from :data:`LAYOUTS`: one struct for the
     fixed fields, then an optional name (or atom id), then the payload."""
 
-    __slots__ = ("base", "fixed", "get", "head", "keep_payload", "name", "parts", "pick", "single", "type")
+    __slots__ = ("base", "fixed", "get", "head", "keep_payload", "name", "names", "parts", "pick", "single", "type")
 
     def __init__(self, t: FrameType, layout: tuple[str, ...]) -> None:
         self.type = t
@@ -261,6 +262,7 @@ class _Codec:
             names = [f for f, _ in self.parts]
             self.get = operator.attrgetter(*names)
         self.single = len(fixed) == 1
+        self.names: dict[str, bytes] = {}  # a name's length byte and UTF-8, as written (bounded)
         self.keep_payload = t != _T.RESPONSE_ERROR
 
     def decode(self, data: bytes, order: int, atoms: Mapping[int, str] | None, end: int) -> Frame:
@@ -309,10 +311,15 @@ class _Codec:
                 raise FrameError("frame longer than 4 GiB")
             return self.head.pack(MAGIC, VERSION, length, frame.order & 0xFF, t, *args) + payload
         if self.name == _NAME:
-            raw = frame.name.encode()
-            if len(raw) > 255:
-                raise FrameError(f"name longer than 255 bytes: {frame.name[:40]!r}...")
-            mid = _U8S.pack(len(raw)) + raw
+            mid = self.names.get(frame.name)
+            if mid is None:
+                raw = frame.name.encode()
+                if len(raw) > 255:
+                    raise FrameError(f"name longer than 255 bytes: {frame.name[:40]!r}...")
+                mid = _U8S.pack(len(raw)) + raw
+                if len(self.names) >= _NAMES_CACHED:
+                    self.names.clear()
+                self.names[frame.name] = mid
         else:
             assert atom_ids is not None
             mid = _U16S.pack(atom_ids[frame.name])
@@ -412,7 +419,7 @@ def decode_frame(
     except UnicodeDecodeError:
         raise FrameError(f"{codec.type.name}: name is not UTF-8") from None
     t = codec.type
-    if t == _T.RESPONSE_ERROR:
+    if t is _RESPONSE_ERROR:
         if frame.code not in _CODES:
             raise FrameError(f"unknown response error code {frame.code}")
         if frame.code != ResponseCode.OTHER and frame.payload:
@@ -423,6 +430,7 @@ def decode_frame(
 
 
 _CODES: Final = frozenset(int(c) for c in ResponseCode)
+_RESPONSE_ERROR: Final = _T.RESPONSE_ERROR
 
 
 _TERMINATES: Final = (
