@@ -1,0 +1,60 @@
+"""The fast paths of the network's per-message work give what the general paths give."""
+
+from __future__ import annotations
+
+import pytest
+
+from ergopy.net import edf, enp
+from ergopy.net.enp import FrameError, FrameType
+
+
+def _name_frame(name: str, payload: bytes = b"\x96" + bytes(8)) -> enp.Frame:
+    return enp.Frame(FrameType.NAME, 7, 1000, flags=1, name=name, payload=payload)
+
+
+def test_name_frames_round_trip_past_the_encoded_name_cache() -> None:
+    names = [f"proc-{i}-é" for i in range(enp._NAMES_CACHED * 2 + 3)]  # evicts the cache twice
+    for _ in range(2):
+        for name in names:
+            raw = enp.encode_frame(_name_frame(name))
+            assert raw[7] == FrameType.NAME and enp.parse_header(raw) == len(raw)
+            back = enp.decode_frame(raw)
+            assert (back.name, back.from_id, back.flags, back.order) == (name, 1000, 1, 7)
+    with pytest.raises(FrameError, match="name longer than 255 bytes"):
+        enp.encode_frame(_name_frame("x" * 256))
+    with pytest.raises(FrameError, match="cannot encode"):
+        enp.encode_frame(enp.Frame(FrameType.PID, 0, -1, to_id=1, payload=b"\x96" + bytes(8)))
+
+
+def test_a_large_frame_in_pieces_comes_out_whole_and_a_bad_header_fails_at_once() -> None:
+    raw = enp.encode_frame(_name_frame("big", b"\x8d" + bytes(2) + bytes(200_000)))
+    small = enp.encode_frame(_name_frame("small"))
+    reader = enp.FrameReader()
+    got: list[bytes] = []
+    stream = small + raw + small
+    for i in range(0, len(stream), 1000):
+        got += reader.feed(stream[i : i + 1000])
+    assert got == [small, raw, small] and reader.buffered == 0
+    # a header over the limit, given 3 bytes at a time, fails as soon as its length is in
+    limited = enp.FrameReader(max_size=1000)
+    assert limited.feed(raw[:3]) == []
+    with pytest.raises(FrameError, match="exceeds the limit of 1000"):
+        limited.feed(raw[3:6])
+    # a wrong magic after a partial frame fails at once too
+    bad = enp.FrameReader()
+    assert bad.feed(b"\x00\x01") == []
+    with pytest.raises(FrameError, match="not an ENP frame"):
+        bad.feed(b"\x00\x00\x10\x00")
+
+
+@pytest.mark.parametrize("value", [0, 1, -1, 2**63 - 1, -(2**63), 12345])
+def test_int_fast_path_writes_what_the_general_encoder_writes(value: int) -> None:
+    general = bytearray()
+    edf.encode_into(general, value)
+    assert edf.encode(value) == bytes(general) and edf.decode(edf.encode(value)) == value
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
+def test_int_out_of_int64_is_refused_as_before(value: int) -> None:
+    with pytest.raises(edf.EncodeError):
+        edf.encode(value)
