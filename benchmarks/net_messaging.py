@@ -10,6 +10,9 @@ core (``os.sched_setaffinity``; ``--cpus``), speaking Ergo's protocol (ENP/EDF):
   bounded in memory as well as in time: without a window the sender outruns the
   receiver and its buffer grows). The rate is N over the time from the first send
   to the last ack;
+* CPU: the process CPU time per one-way message of each side (``time.process_time``;
+  the receiver's read through a call to its ``echo``), steadier than the rates when
+  other work shares the cores;
 * call: ``--calls`` sequential calls to the process registered as ``echo`` on the
   peer, one at a time; p50 and p99 of the round trip and calls/s.
 
