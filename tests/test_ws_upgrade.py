@@ -154,7 +154,7 @@ async def test_an_upgrade_after_a_plain_request_on_the_same_connection_is_refuse
 
 def test_unmask_is_the_rfc_6455_xor_for_every_length() -> None:
     key = b"\x01\x02\x03\xf4"
-    for n in (0, 1, 3, 4, 5, 125, 126, 65536 + 3):
+    for n in (0, 1, 2, 3, 4, 5, 125, 126, 511, 512, 513, 65536 + 3):
         data = os.urandom(n)
         expected = bytes(b ^ key[i % 4] for i, b in enumerate(data))
         assert engine.unmask(key, data) == expected

@@ -57,11 +57,22 @@ def valid_close_code(code: int) -> bool:
     return code in _VALID_CLOSE_CODES or 3000 <= code <= 4999
 
 
+# _REPEAT[w]: 1 in each of w 32-bit words, so key * _REPEAT[w] is the key repeated w times (no carries)
+_REPEAT_WORDS = 128  # up to 512-byte payloads (the table holds about 32 KB)
+_REPEAT = [0] * (_REPEAT_WORDS + 1)
+for _w in range(1, _REPEAT_WORDS + 1):
+    _REPEAT[_w] = _REPEAT[_w - 1] | 1 << (32 * (_w - 1))
+
+
 def unmask(key: bytes, payload: bytes) -> bytes:
     """``payload`` XOR the 4-byte ``key`` repeated (RFC 6455 §5.3); masking and unmasking alike."""
     n = len(payload)
     if not n:
         return b""
+    w = (n + 3) >> 2
+    if w <= _REPEAT_WORDS:
+        x = int.from_bytes(payload, "little") ^ int.from_bytes(key, "little") * _REPEAT[w]
+        return x.to_bytes(w << 2, "little")[:n] if n & 3 else x.to_bytes(n, "little")
     k = int.from_bytes((key * ((n >> 2) + 1))[:n], "little")
     return (int.from_bytes(payload, "little") ^ k).to_bytes(n, "little")
 
