@@ -138,7 +138,7 @@ class Pool(act.Supervisor):
         return act.SupervisorSpec(
             type=act.SupervisorType.ONE_FOR_ONE,
             children=[act.SupervisorChildSpec(name=n, factory=Worker, args=[registry, stats, crash]) for n in names],
-            restart=act.SupervisorRestart(strategy=act.SupervisorStrategy.TRANSIENT, intensity=1_000_000, period=1),
+            restart=act.SupervisorRestart(strategy=act.SupervisorStrategy.TRANSIENT, intensity=0xFFFF, period=1),
         )
 
 
