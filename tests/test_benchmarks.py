@@ -126,3 +126,17 @@ def test_net_messaging_quick_runs_two_node_processes(loop: str) -> None:
     else:
         assert "ergo (Go): not available" in out
         assert "ratios to go->go: pending" in out
+
+
+def test_soak_short_run_loses_nothing_silently() -> None:
+    """A 15 s soak with 100 connections and crashing workers: the script's own verdict."""
+    script = str(ROOT / "benchmarks" / "soak.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--quick", "--connections", "100", "--crash", "0.002"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "lost silently: 0" in proc.stdout and "left behind: nothing" in proc.stdout
+    assert proc.stdout.rstrip().endswith("PASS")
