@@ -43,6 +43,7 @@ from typing import Any, Final, Protocol
 
 from ergopy import gen
 from ergopy.net import edf, enp, handshake
+from ergopy.net.registrar import Changes
 
 log = logging.getLogger("ergopy.net.connection")
 
@@ -318,22 +319,6 @@ class Connection:
             "bytes_in": sum(lk.bytes_in for lk in self.links),
             "bytes_out": sum(lk.bytes_out for lk in self.links),
         }
-
-
-class Changes:
-    """Something to wait on for the next change (a connection or a link added or lost)."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        """Wake everyone waiting."""
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self) -> None:
-        """Return at the next :meth:`notify`."""
-        await self._event.wait()
 
 
 class _Tracker:

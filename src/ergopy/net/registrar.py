@@ -164,7 +164,7 @@ def host_addresses(host: str) -> list[str]:
 
 
 class Changes:
-    """Something to wait on for the next change of a registrar's state."""
+    """Something to wait on for the next change (of a registrar, or of a connection endpoint)."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
