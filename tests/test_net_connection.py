@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from netns_helpers import hear, say, sh
 
 from ergopy import gen
 from ergopy.net import connection, enp, handshake
@@ -418,18 +419,6 @@ def test_silent_partition_is_detected_within_the_liveness_bound(traffic: str) ->
             stdout=subprocess.PIPE,
             text=True,
         )
-
-    def sh(*cmd: str) -> None:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
-
-    def say(p: subprocess.Popen[str], text: str) -> None:
-        assert p.stdin is not None
-        p.stdin.write(text + "\n")
-        p.stdin.flush()
-
-    def hear(p: subprocess.Popen[str]) -> str:
-        assert p.stdout is not None
-        return p.stdout.readline().strip()  # each node answers within seconds or exits
 
     a, d = node("a"), node("d")
     try:

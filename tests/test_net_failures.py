@@ -23,6 +23,7 @@ import pytest
 from conftest import Runner, receive, run_in
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from netns_helpers import hear, say, sh
 from test_net_connection import HOST, Seam, options
 from test_net_enp import ATOMS_OF_SENDER, DECODE, ENCODE, FRAMES
 from test_net_handshake import handshake_messages
@@ -364,18 +365,6 @@ def test_a_silent_partition_between_two_nodes_tells_every_watcher_within_the_liv
             stdout=subprocess.PIPE,
             text=True,
         )
-
-    def sh(*cmd: str) -> None:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
-
-    def say(p: subprocess.Popen[str], text: str) -> None:
-        assert p.stdin is not None
-        p.stdin.write(text + "\n")
-        p.stdin.flush()
-
-    def hear(p: subprocess.Popen[str]) -> str:
-        assert p.stdout is not None
-        return p.stdout.readline().strip()  # each node answers within seconds or exits
 
     peer = node(PEER, "secret", "11144", "--host", "10.200.1.2")
     watcher = node(
