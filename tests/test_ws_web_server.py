@@ -184,3 +184,18 @@ async def test_ipv6_addresses_are_bracketed_under_asgi(node: ergopy.Node) -> Non
     handler = await _handler(node, q, recorder)
     async with _uvicorn(handler, "::1") as port:
         await _check_bracketed(q, recorder, f"ws://[::1]:{port}/ws", port)
+
+
+async def test_two_servers_with_reuse_port_share_one_port_and_both_serve() -> None:
+    """``reuse_port``: a second server binds the same port (the nodes of one service do);
+    without it the second bind fails."""
+    first = await web.create_web_server(web.WebServerOptions(host=HOST, port=0, handler=hello, reuse_port=True))
+    try:
+        second = await web.create_web_server(
+            web.WebServerOptions(host=HOST, port=first.port, handler=hello, reuse_port=True)
+        )
+        second.terminate(gen.TERMINATE_REASON_NORMAL)
+        with pytest.raises(OSError):
+            await web.create_web_server(web.WebServerOptions(host=HOST, port=first.port, handler=hello))
+    finally:
+        first.terminate(gen.TERMINATE_REASON_NORMAL)

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from ... import gen
-from ...gen.options import check_instance, check_int, check_seconds, check_str
+from ...gen.options import check_bool, check_instance, check_int, check_seconds, check_str
 from ..websocket import upgrade
 
 __all__ = ["WebServer", "WebServerOptions", "create_web_server"]
@@ -48,6 +48,9 @@ class WebServerOptions:
     its request head; ``None`` takes the ``handshake_timeout`` of a websocket handler
     served directly (so ``HandlerOptions.handshake_timeout`` bounds the upgrade, as in
     Ergo), else 15 s.
+    ``reuse_port``: bind with ``SO_REUSEPORT`` so that several processes (the nodes of one
+    service on one machine) listen on the same port and the kernel spreads new
+    connections among them (Linux; elsewhere the bind raises ``OSError``).
     """
 
     host: str = "localhost"
@@ -58,6 +61,7 @@ class WebServerOptions:
     backlog: int = 1024  # a burst of connects waits in the kernel, not in SYN retransmits
     max_line_size: int = DEFAULT_MAX_LINE_SIZE
     max_field_size: int = DEFAULT_MAX_FIELD_SIZE
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         """Raises ``TypeError``/``ValueError`` naming a field of the wrong type or out of range."""
@@ -72,6 +76,7 @@ class WebServerOptions:
         check_int(self, "backlog", self.backlog, 1)
         check_int(self, "max_line_size", self.max_line_size, 1)
         check_int(self, "max_field_size", self.max_field_size, 1)
+        check_bool(self, "reuse_port", self.reuse_port)
 
 
 def as_aiohttp_handler(handler: Any) -> AiohttpHandler:
@@ -202,7 +207,7 @@ def _head_timeout(options: WebServerOptions) -> float:
     return timeout if isinstance(timeout, int | float) and timeout > 0 else DEFAULT_REQUEST_HEADER_TIMEOUT
 
 
-def _bind(host: str, port: int, backlog: int) -> socket.socket:
+def _bind(host: str, port: int, backlog: int, reuse_port: bool = False) -> socket.socket:
     """One listening socket on the first address of ``host`` (IPv4 first, as clients try it first)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     infos.sort(key=lambda i: 0 if i[0] == socket.AF_INET else 1)
@@ -212,6 +217,10 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            if not hasattr(socket, "SO_REUSEPORT"):
+                raise OSError("SO_REUSEPORT is not available on this platform")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
@@ -414,7 +423,7 @@ async def create_web_server(options: WebServerOptions) -> WebServer:
     """
     if options.handler is None:
         raise gen.IncorrectError("WebServerOptions.handler is required")
-    sock = _bind(options.host, options.port, options.backlog)
+    sock = _bind(options.host, options.port, options.backlog, options.reuse_port)
     try:
         return WebServer(options, sock)
     except BaseException:
