@@ -40,12 +40,16 @@ class ChatOptions:
     ``port`` 0 picks a free port. ``workers``: one is enough for one core; more
     spread each broadcast's fan-out into smaller slices (see :mod:`.room`).
     ``presence_limit``: rooms bigger than this announce counts, not each join/leave.
+    ``cluster``: the names of every node of the service, this one included (empty: alone).
+    ``reuse_port``: listen with SO_REUSEPORT, so the service's nodes share one port.
     """
 
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 4
     presence_limit: int = PRESENCE_LIMIT
+    cluster: tuple[str, ...] = ()
+    reuse_port: bool = False
 
 
 def worker_names(count: int) -> list[str]:
@@ -72,7 +76,7 @@ class Web(act.Actor):
         mux.handle("/ws", handler)
         mux.handle("/", web.StaticContent(page()))
         self.server = await web.create_web_server(
-            web.WebServerOptions(host=options.host, port=options.port, handler=mux)
+            web.WebServerOptions(host=options.host, port=options.port, handler=mux, reuse_port=options.reuse_port)
         )
         self.spawn_meta(self.server, gen.MetaOptions())
         self.host = options.host
