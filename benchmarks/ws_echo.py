@@ -38,8 +38,22 @@ load clients holding them) and the server's RSS growth per connection is printed
 20,000 needs that many file descriptors in one process: when the hard RLIMIT_NOFILE
 is lower, the largest count that fits is used, and said.
 
-    python benchmarks/ws_echo.py            # full run (about 3.5 minutes on an otherwise idle machine)
-    python benchmarks/ws_echo.py --quick    # every server and workload briefly, for CI
+Then 2 nodes vs 1 node (issue 11), at 1,000 connections x 1 in flight, in its own
+interleaved rounds (``--node-rounds``, medians): the ``ergopy`` row's echo (handler,
+pool of 4 workers, ``send_alias``) as one node and as two node processes on one web
+port (``WebServerOptions(reuse_port=True)``: the kernel spreads the connections), each
+node with its network on and the second connected to the first (a call across them
+before serving), as the service runs. Pinning: 1 node on the server core, the client
+on the other; 2 nodes one per core, the client not pinned (it shares both cores with
+them: on two cores there is no third); gorilla and Ergo with ``GOMAXPROCS=2`` as the
+ceiling, not pinned. Printed: msgs/s, the ratio to 1 node and to the ceiling, p50/p99,
+server CPU summed over the node processes, client CPU, the share of connections the
+less loaded node got; then idle memory per connection (RSS growth summed over the
+nodes) for 2 nodes beside 1 node.
+
+    python benchmarks/ws_echo.py               # full run (about 5 minutes on an otherwise idle machine)
+    python benchmarks/ws_echo.py --quick       # every server and workload briefly, for CI
+    python benchmarks/ws_echo.py --part nodes  # 2 nodes vs 1 node only
 """
 
 from __future__ import annotations
@@ -65,7 +79,22 @@ import go_build
 # ---- servers (run in a subprocess: python ws_echo.py --serve NAME) -------------------------
 
 
-def serve_ergopy(port: int, workers: int, direct: bool = False) -> None:
+def serve_ergopy(
+    port: int,
+    workers: int,
+    direct: bool = False,
+    cluster: bool = False,
+    node_name: str = "bench@localhost",
+    peer: str | None = None,
+) -> None:
+    """The ``ergopy`` row's echo server; with ``cluster``, one node of the service as the launcher runs it.
+
+    A cluster node has its network on (cookie, one acceptor on a free loopback port, static routes
+    only: no registrar shared with other runs on this host) and binds its web port with
+    ``reuse_port``; it prints ``net <port>`` (its acceptor) before its web port. With ``peer``
+    (``name@host:port``) it connects to that node first and makes one call to its ``echo1``, so
+    both nodes are connected before it serves.
+    """
     import ergopy
     from ergopy import act, gen
     from ergopy.meta import web, websocket
@@ -81,16 +110,39 @@ def serve_ergopy(port: int, workers: int, direct: bool = False) -> None:
                     os._exit(70)
                 self.send_alias(message.id, message)  # type: ignore[arg-type]
 
+        def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> Any:
+            return "pong"  # a peer node's proof that the two nodes talk
+
     class Web(act.Actor):
         async def init(self, port: int, pool: list[str]) -> None:
             handler = websocket.create_handler(websocket.HandlerOptions(process_pool=pool, enable_compression=True))
             self.spawn_meta(handler, gen.MetaOptions())
-            server = await web.create_web_server(web.WebServerOptions(host="127.0.0.1", port=port, handler=handler))
+            server = await web.create_web_server(
+                web.WebServerOptions(host="127.0.0.1", port=port, handler=handler, reuse_port=cluster)
+            )
             self.spawn_meta(server, gen.MetaOptions())
             print(server.port, flush=True)
 
     async def main() -> None:
-        node = await ergopy.start_node("bench@localhost")
+        options = gen.NodeOptions()
+        peer_name = ""
+        if cluster:
+            routes = {}
+            if peer:
+                peer_name, peer_port = peer.rsplit(":", 1)
+                routes[peer_name] = gen.NetworkRoute(host="127.0.0.1", port=int(peer_port))
+            acceptor = gen.AcceptorOptions(host="127.0.0.1", port=0)
+            options = gen.NodeOptions(
+                network=gen.NetworkOptions(cookie=NODE_COOKIE, acceptors=[acceptor], registrar=False, routes=routes)
+            )
+        node = await ergopy.start_node(node_name, options)
+        if cluster:
+            print(f"net {node.network.acceptors()[0].port}", flush=True)
+        if peer_name:
+            await node.network.get_node(peer_name)
+            reply = await node.call(gen.ProcessID("echo1", peer_name), "ping", timeout=10)
+            if reply != "pong":
+                raise RuntimeError(f"{peer_name} answered {reply!r}")
         pool = [f"echo{i}" for i in range(1, workers + 1)]
         for name in pool:
             await node.spawn_register(name, Echo)
@@ -310,6 +362,7 @@ NO_DEFLATE = {"aiohttp-batched": "frames written by hand", "picows": "no permess
 ERGO_REFERENCE = {"50x16": 1 / 1.08, "1000x1": 1 / 1.32}
 ERGO_REFERENCE_P50 = 97 / 83  # 1 x 1: Ergo p50 97 µs where gorilla's was 83 µs
 ERGO_REFERENCE_MEMORY_KIB = 16.0  # idle memory per connection at 20,000 connections
+NODE_COOKIE = "ws-echo-bench"  # the cluster nodes' shared secret (loopback only)
 
 
 def _pin(cpu: int | None) -> Callable[[], None] | None:
@@ -373,6 +426,16 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _sockets(pid: int) -> int:
+    """How many sockets ``pid`` holds (its listening and network sockets included)."""
+    n = 0
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return n
+
+
 def _stop(proc: subprocess.Popen[bytes], kill: bool = False) -> None:
     if proc.poll() is None:
         if kill:
@@ -423,14 +486,15 @@ class Bench:
                 return "not available: picows is not installed (pip install -e '.[bench]')"
         return None
 
-    def start_server(self, server: str, pin: bool = True) -> tuple[subprocess.Popen[bytes], int]:
-        """Start ``server`` (pinned to the server core unless ``pin`` is false); returns it and its port.
+    def start_server(self, server: str, pin: bool = True, procs: int = 1) -> tuple[subprocess.Popen[bytes], int]:
+        """Start ``server`` (pinned to the server core unless ``pin`` is false; a Go server with
+        ``GOMAXPROCS=procs``); returns it and its port.
 
         Raises RuntimeError when it does not print its port within 30 s.
         """
         if server in GO_SERVERS:
             path = self.built[GO_SERVERS[server]].path
-            cmd = [str(path), "-procs", "1"]
+            cmd = [str(path), "-procs", str(procs)]
             if server == "ergo":
                 cmd += ["-workers", str(self.args.workers)]
         else:
@@ -445,8 +509,61 @@ class Bench:
             raise RuntimeError(f"{server} did not start: {e}") from e
         return proc, int(line)
 
-    def run_load(self, port: int, server_pid: int, w: Workload, seconds: float, warmup: float) -> dict[str, float]:
-        """One load run; returns its figures. Raises RuntimeError when the client fails."""
+    def start_nodes(self, count: int, cpus: Sequence[int | None]) -> tuple[list[subprocess.Popen[bytes]], int]:
+        """Start ``count`` ergopy echo nodes (``serve_ergopy(cluster=True)``) on one web port shared
+        with ``reuse_port``, node i pinned to ``cpus[i]`` (None: not pinned); every node after the
+        first connects to the first before it serves. Returns the node processes and the port.
+
+        Raises RuntimeError when a node does not start within 30 s (the started ones are stopped).
+        """
+        procs: list[subprocess.Popen[bytes]] = []
+        port, first = 0, ""
+        try:
+            for i in range(count):
+                name = f"echo{i + 1}@localhost"
+                cmd = [sys.executable, __file__, "--serve", "ergopy-node", "--workers", str(self.args.workers)]
+                cmd += ["--node-name", name, "--node-port", str(port)]
+                if first:
+                    cmd += ["--node-peer", first]
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pin(cpus[i]))
+                procs.append(proc)
+                lines = _Lines(proc)
+                net = ""
+                while not (line := lines.readline(30)).isdigit():
+                    if line.startswith("net "):
+                        net = line.split()[1]
+                if i == 0:
+                    port, first = int(line), f"{name}:{net}"
+                elif int(line) != port:
+                    raise RuntimeError(f"node {name} listens on {line}, not on the shared port {port}")
+        except (TimeoutError, EOFError, RuntimeError, ValueError) as e:
+            for proc in procs:
+                _stop(proc)
+            raise RuntimeError(f"{count} ergopy nodes did not start: {e}") from e
+        return procs, port
+
+    def run_load(
+        self,
+        port: int,
+        server_pid: int | Sequence[int],
+        w: Workload,
+        seconds: float,
+        warmup: float,
+        pin_client: bool = True,
+    ) -> dict[str, float]:
+        """One load run against the server process(es) ``server_pid`` (CPU and writes summed over
+        them; with several, ``split`` is the smallest share of the connections one of them holds);
+        the client pinned to the client core unless ``pin_client`` is false. Returns its figures.
+
+        Raises RuntimeError when the client fails.
+        """
+        pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
+
+        def sample() -> tuple[float, int | None]:
+            writes = [_syscw(p) for p in pids]
+            total = None if None in writes else sum(x for x in writes if x is not None)
+            return sum(_cpu_seconds(p) for p in pids), total
+
         cmd = [
             self.loadclient,
             f"-url=ws://127.0.0.1:{port}/ws",
@@ -460,7 +577,8 @@ class Bench:
             f"-deadline={seconds + warmup + 90}",
             f"-src={self.source_ip()}",
         ]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_pin(self.client_cpu))
+        client_pin = _pin(self.client_cpu if pin_client else None)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=client_pin)
         lines = _Lines(proc)
         try:
             connected = lines.readline(60)
@@ -468,10 +586,12 @@ class Bench:
                 raise RuntimeError(connected)
             if lines.readline(warmup + 30) != "start":
                 raise RuntimeError("the load client did not start its window")
-            s0 = (_cpu_seconds(server_pid), _syscw(server_pid), _cpu_seconds(proc.pid), time.perf_counter())
+            s0 = (*sample(), _cpu_seconds(proc.pid), time.perf_counter())
+            # connections per node while all are open (the client closes them once it says "end")
+            split = min(_sockets(p) for p in pids) / max(w.conns, 1) if len(pids) > 1 else 1.0
             if lines.readline(seconds + 30) != "end":
                 raise RuntimeError("the load client did not end its window")
-            s1 = (_cpu_seconds(server_pid), _syscw(server_pid), _cpu_seconds(proc.pid), time.perf_counter())
+            s1 = (*sample(), _cpu_seconds(proc.pid), time.perf_counter())
             result = json.loads(lines.readline(60))
             proc.wait(30)
             if result["wrong_length"]:
@@ -496,6 +616,7 @@ class Bench:
             "client_cpu": (s1[2] - s0[2]) / dt,
             "writes": writes if writes is not None else float("nan"),
             "compressed": float(result["compressed"] > 0),
+            "split": split,
         }
 
     def hold_idle(self, port: int, n: int) -> list[subprocess.Popen[bytes]]:
@@ -557,25 +678,31 @@ def _settled_rss(pid: int) -> int:
     return last
 
 
-def idle_memory(bench: Bench, server: str, counts: Sequence[int]) -> dict[int, float]:
-    """Server RSS growth per idle connection (KiB) at each of ``counts`` (ascending).
+def idle_memory(bench: Bench, server: str, counts: Sequence[int], nodes: int = 0) -> dict[int, float]:
+    """Server RSS growth per idle connection (KiB) at each of ``counts`` (ascending); with
+    ``nodes`` > 0, of that many ergopy cluster nodes on one port (their RSS growth summed).
 
     Raises RuntimeError when the server or a holder fails.
     """
-    proc, port = bench.start_server(server, pin=False)
+    if nodes:
+        procs, port = bench.start_nodes(nodes, [None] * nodes)
+    else:
+        proc, port = bench.start_server(server, pin=False)
+        procs = [proc]
     holders: list[subprocess.Popen[bytes]] = []
     out: dict[int, float] = {}
     try:
         holders += bench.hold_idle(port, 100)  # allocator, caches and free lists warm
-        base = _settled_rss(proc.pid)
+        base = sum(_settled_rss(p.pid) for p in procs)
         opened = 0
         for n in counts:
             holders += bench.hold_idle(port, n - opened)
             opened = n
-            out[n] = (_settled_rss(proc.pid) - base) / n
+            out[n] = (sum(_settled_rss(p.pid) for p in procs) - base) / n
     finally:
         release(holders)
-        _stop(proc, kill=True)  # a graceful stop of 20,000 connections is not measured: no need to wait
+        for p in procs:
+            _stop(p, kill=True)  # a graceful stop of 20,000 connections is not measured: no need to wait
     return out
 
 
@@ -653,9 +780,129 @@ def print_tables(
     )
 
 
+# ---- 2 nodes vs 1 node (issue 11) -----------------------------------------------------------------
+
+NODE_ROWS = ("ergopy 1 node", "ergopy 2 nodes", "gorilla", "ergo")
+NODE_TARGET = 1.7  # issue 11: 2 nodes >= 1.7x one node's echo throughput at 1,000 x 1
+
+
+def _node_row_label(row: str) -> str:
+    return {"gorilla": "gorilla GOMAXPROCS=2", "ergo": "ergo GOMAXPROCS=2"}.get(row, row)
+
+
+def _start_node_row(bench: Bench, row: str) -> tuple[list[subprocess.Popen[bytes]], int, bool]:
+    """Start one row's server(s); returns the processes, the port and whether the client is pinned."""
+    if row == "ergopy 1 node":
+        procs, port = bench.start_nodes(1, [bench.server_cpu])
+        return procs, port, True
+    if row == "ergopy 2 nodes":
+        procs, port = bench.start_nodes(2, [bench.server_cpu, bench.client_cpu])
+        return procs, port, False
+    proc, port = bench.start_server(row, pin=False, procs=2)
+    return [proc], port, False
+
+
+def node_pinning(bench: Bench) -> dict[str, str]:
+    """What each row of the nodes section pins where, as printed."""
+    if bench.server_cpu is None:
+        return {row: "nothing pinned (fewer than two usable cores)" for row in NODE_ROWS}
+    a, b = bench.server_cpu, bench.client_cpu
+    shared = f"client not pinned: it shares cores {a} and {b} with the server"
+    return {
+        "ergopy 1 node": f"node on core {a}, client on core {b}",
+        "ergopy 2 nodes": f"node 1 on core {a}, node 2 on core {b}, {shared}s",
+        "gorilla": f"server GOMAXPROCS=2 not pinned, {shared}",
+        "ergo": f"server GOMAXPROCS=2 not pinned, {shared}",
+    }
+
+
+def run_nodes(bench: Bench, started: float) -> None:
+    """Issue 11's comparison: the ergopy echo as 1 node and as 2 nodes sharing one port (network on,
+    connected to each other), gorilla and Ergo with GOMAXPROCS=2 as the ceiling, at 1,000 x 1 in
+    flight, in interleaved rounds; then idle memory per connection, 1 node beside 2 nodes."""
+    args = bench.args
+    w = next(x for x in WORKLOADS if x.key == "1000x1")
+    notes: dict[str, str] = {}
+    for row in ("gorilla", "ergo"):
+        why = bench.unavailable(row)
+        if why:
+            notes[row] = why
+    rows = [r for r in NODE_ROWS if r not in notes]
+    pinning = node_pinning(bench)
+    print(
+        f"\n2 nodes vs 1 node: {w.label}; ergopy nodes: network on and connected to each other, one web "
+        f"port shared with reuse_port; median of {args.node_rounds} interleaved round(s)"
+    )
+    for row in NODE_ROWS:
+        print(f"  {_node_row_label(row)}: {pinning[row]}")
+    results: dict[str, list[dict[str, float]]] = {r: [] for r in rows}
+    for r in range(args.node_rounds):
+        order = rows[r % len(rows) :] + rows[: r % len(rows)]
+        for row in order:
+            try:
+                procs, port, pin_client = _start_node_row(bench, row)
+            except RuntimeError as e:
+                notes[row] = f"not available: {e}"
+                continue
+            try:
+                m = bench.run_load(port, [p.pid for p in procs], w, args.seconds, args.warmup, pin_client)
+                results[row].append(m)
+            except RuntimeError as e:
+                notes[row] = f"failed: {e}"
+            finally:
+                for p in procs:
+                    _stop(p)
+        print(f"  nodes round {r + 1}/{args.node_rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+    med = {row: {k: _median([x[k] for x in runs]) for k in runs[0]} for row, runs in results.items() if runs}
+    one = med.get("ergopy 1 node", {}).get("rate", float("nan"))
+    ceiling = med.get("ergo", med.get("gorilla", {})).get("rate", float("nan"))
+    ceiling_label = "xErgo2" if "ergo" in med else "xgorilla2"
+    print(
+        f"\n  {'server':22s}{'msgs/s':>11s}{'x1 node':>9s}{ceiling_label:>11s}{'p50 us':>9s}{'p99 us':>9s}"
+        f"{'srv CPU':>9s}{'cli CPU':>9s}"
+    )
+    for row in NODE_ROWS:
+        label = _node_row_label(row)
+        if row not in med:
+            print(f"  {label:22s}  {notes.get(row, 'no result')}")
+            continue
+        m = med[row]
+        split = f"   fewest connections on one node: {m['split']:.0%}" if row == "ergopy 2 nodes" else ""
+        print(
+            f"  {label:22s}{m['rate']:>11,.0f}{_fmt(m['rate'] / one, '.2f'):>9s}{_fmt(m['rate'] / ceiling, '.2f'):>11s}"
+            f"{m['p50']:>9.0f}{m['p99']:>9.0f}{m['server_cpu']:>9.0%}{m['client_cpu']:>9.0%}{split}"
+        )
+    if "ergo" in notes:
+        print(f"  {'Ergo (reference)':22s}  GOMAXPROCS=2: no reference figure exists, not measured here")
+    two = med.get("ergopy 2 nodes", {}).get("rate", float("nan"))
+    ratio = two / one
+    verdict = "-" if ratio != ratio else ("met" if ratio >= NODE_TARGET else "NOT met")
+    print(f"  2 nodes / 1 node: {_fmt(ratio, '.2f', 'x')} (issue 11's target >= {NODE_TARGET}x: {verdict})")
+    print("  srv CPU: summed over the server's processes (200% = both cores); cli CPU: the Go load client")
+
+    if args.idle_counts:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        counts = sorted({min(n, hard - 250) for n in args.idle_counts})
+        print("\nidle memory per connection, ergopy 1 node vs 2 nodes (RSS growth summed over the nodes, KiB)")
+        print(f"  {'server':22s}" + "".join(f"{f'{n:,} conns':>14s}" for n in counts))
+        for nodes in (1, 2):
+            label = f"ergopy {nodes} node{'s' if nodes > 1 else ''}"
+            try:
+                mem = idle_memory(bench, "ergopy", counts, nodes=nodes)
+            except RuntimeError as e:
+                print(f"  {label:22s}  failed: {e}")
+                continue
+            print(f"  {label:22s}" + "".join(f"{mem[n]:>14.1f}" for n in counts))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--serve", choices=[s for s in SERVERS if s not in GO_SERVERS], help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--serve", choices=[*(s for s in SERVERS if s not in GO_SERVERS), "ergopy-node"], help=argparse.SUPPRESS
+    )
+    ap.add_argument("--node-name", default="bench@localhost", help=argparse.SUPPRESS)
+    ap.add_argument("--node-port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--node-peer", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=1.2, help="measuring window per run (default 1.2)")
@@ -665,10 +912,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of " + ", ".join(SERVERS))
     ap.add_argument("--workloads", default=",".join(w.key for w in WORKLOADS), help="comma-separated subset")
     ap.add_argument("--idle", default=None, help="idle connection counts for memory (default 5000,20000; '' skips)")
+    ap.add_argument(
+        "--part",
+        choices=("all", "servers", "nodes"),
+        default="all",
+        help="servers: the servers' tables and idle memory; nodes: 2 nodes vs 1 node only (default: both)",
+    )
+    ap.add_argument("--node-rounds", type=int, default=5, help="interleaved rounds of 2 nodes vs 1 node (default 5)")
     ap.add_argument("--quick", action="store_true", help="every server and workload briefly, for CI")
     args = ap.parse_args(argv)
     if args.quick:
-        args.seconds, args.warmup, args.rounds = 0.3, 0.2, 1
+        args.seconds, args.warmup, args.rounds, args.node_rounds = 0.3, 0.2, 1, 1
     if args.idle is None:
         args.idle = "200,400" if args.quick else "5000,20000"
     args.server_list = [s for s in args.servers.split(",") if s]
@@ -696,6 +950,8 @@ def main(argv: list[str] | None = None) -> int:
         _raise_nofile()
         if args.serve in ("ergopy", "ergopy-direct"):
             serve_ergopy(0, args.workers, direct=args.serve == "ergopy-direct")
+        elif args.serve == "ergopy-node":
+            serve_ergopy(args.node_port, args.workers, cluster=True, node_name=args.node_name, peer=args.node_peer)
         elif args.serve == "ergopy-engine":
             serve_engine(0)
         elif args.serve in ("aiohttp", "aiohttp-batched"):
@@ -716,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
         why = bench.unavailable(s)
         if why:
             notes[s] = why
-    runnable = [s for s in servers if s not in notes]
+    runnable = [s for s in servers if s not in notes] if args.part != "nodes" else []
     pinned = (
         f"server on core {bench.server_cpu}, Go load client on core {bench.client_cpu}"
         if bench.server_cpu is not None
@@ -731,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {s}: {notes[s]}")
     results: dict[str, dict[str, list[dict[str, float]]]] = {s: {} for s in runnable}
     workloads = [w for w in WORKLOADS if w.key in args.workload_keys]
-    for r in range(args.rounds):
+    for r in range(args.rounds if args.part != "nodes" else 0):
         order = runnable[r % len(runnable) :] + runnable[: r % len(runnable)] if runnable else []
         for s in order:
             try:
@@ -756,9 +1012,12 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 _stop(proc)
         print(f"  round {r + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
-    print_tables(bench, servers, results, notes)
+    if args.part != "nodes":
+        print_tables(bench, servers, results, notes)
+    if args.part != "servers":
+        run_nodes(bench, started)
 
-    if args.idle_counts:
+    if args.idle_counts and args.part != "nodes":
         cap = hard - 250  # the server's own descriptors and the 100 warm connections
         counts = sorted({min(n, cap) for n in args.idle_counts})
         capped = "" if counts == args.idle_counts else f" (capped at {cap:,}: hard RLIMIT_NOFILE is {hard:,} here)"

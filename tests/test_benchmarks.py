@@ -91,9 +91,29 @@ def test_ws_echo_quick_drives_every_server_with_the_go_load_client() -> None:
     if not go_build.build("ergo_echo").ok:
         assert re.search(r"Ergo \(reference\)\s+[\d,]+\s+0\.93\s+1\.00\s+issue 12's table", out), out
         assert "not measured here" in out
-    memory = _section(out, "idle memory per connection")
+    memory = _section(out, "idle memory per connection, server RSS")
     for server in ("gorilla", *PY_SERVERS):
         assert re.search(rf"^\s+{re.escape(server)}\s+-?\d+\.\d\s+-?\d+\.\d$", memory, re.M), f"{server} in\n{memory}"
+    _check_nodes_section(out)
+
+
+def _check_nodes_section(out: str) -> None:
+    """2 nodes vs 1 node: both ergopy rows and gorilla GOMAXPROCS=2 measured, the ratio printed,
+    the pinning said, Ergo labelled as not measured when it could not be built, idle memory of both."""
+    assert "2 nodes vs 1 node: 1,000 connections x 1 in flight" in out, out
+    assert "node 1 on core 0, node 2 on core 1, client not pinned" in out or "nothing pinned" in out, out
+    table = out[out.index("nodes round 1/1 done") :]
+    row = r"\s+[\d,]+\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+%\s+\d+%"  # msgs/s, x1 node, xceiling, p50, p99, CPUs
+    assert re.search(rf"^\s+ergopy 1 node{row}$", table, re.M), table
+    assert re.search(rf"^\s+ergopy 2 nodes{row}\s+fewest connections on one node: \d+%$", table, re.M), table
+    assert re.search(rf"^\s+gorilla GOMAXPROCS=2{row}$", table, re.M), table
+    assert re.search(r"2 nodes / 1 node: \d+\.\d\dx \(issue 11's target >= 1\.7x: (met|NOT met)\)", table), table
+    if not go_build.build("ergo_echo").ok:
+        assert re.search(r"^\s+ergo GOMAXPROCS=2\s+not available: ", table, re.M), table
+        assert "GOMAXPROCS=2: no reference figure exists, not measured here" in table
+    memory = _section(out, "idle memory per connection, ergopy 1 node vs 2 nodes")
+    for label in ("ergopy 1 node", "ergopy 2 nodes"):
+        assert re.search(rf"^\s+{label}\s+-?\d+\.\d\s+-?\d+\.\d$", memory, re.M), f"{label} in\n{memory}"
 
 
 @needs_go
