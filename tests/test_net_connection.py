@@ -499,3 +499,37 @@ async def test_gos_recorded_dialer_streams_reach_the_node_through_an_endpoint(mo
         w3.close()
     finally:
         await alpha.close()
+
+
+# ---- a Join that overtakes its first link's final Accept -------------------------------
+
+
+async def test_a_join_overtaking_the_first_links_final_accept_is_admitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dialer's final Accept (on the first link) reaches the acceptor only after the
+    pool's first Join: a segment delayed on the network, or a Go dialer that dials its
+    pool at once. The Join waits for that first link's handshake instead of being
+    refused, so the pool is whole (five trials, pool of 3: two Joins each)."""
+    held: list[tuple[asyncio.Transport, bytes]] = []
+    write, read = handshake.EHSProtocol.write_message, handshake.EHSProtocol.read_message
+
+    def write_message(self: handshake.EHSProtocol, message: Any) -> None:
+        if message == handshake.MessageAccept() and self.transport is not None:  # the dialer's final Accept
+            held.append((self.transport, handshake.encode_message(message)))
+            return
+        write(self, message)
+
+    async def read_message(self: handshake.EHSProtocol, timeout: float = handshake.READ_TIMEOUT) -> Any:
+        message = await read(self, timeout)
+        if type(message) is handshake.MessageJoin:  # the acceptor has the Join: let the Accept go now
+            while held:
+                transport, data = held.pop()
+                transport.write(data)
+        return message
+
+    monkeypatch.setattr(handshake.EHSProtocol, "write_message", write_message)
+    monkeypatch.setattr(handshake.EHSProtocol, "read_message", read_message)
+    for _ in range(5):
+        async with pair() as (a, _, _, _, conn):
+            assert len(conn.links) == 3  # no Join was refused
+            far = await joined(a, "b@localhost", 3)
+            assert far.id == conn.id

@@ -433,7 +433,17 @@ class Endpoint:
             conn.abort()
             self.changes.notify()
 
-    def _can_join(self, peer: str, connection_id: str) -> bool:
+    async def _can_join(self, peer: str, connection_id: str) -> bool:
+        """Whether a Join from ``peer`` for ``connection_id`` may add a link. A Join can
+        overtake its first link's final Accept (another socket: a segment delayed on the
+        network, or a Go dialer that dials its pool at once): while a first link from
+        ``peer`` is still in its handshake here, the Join waits for it (within the Join's
+        own handshake bound) instead of being refused for a connection not made yet."""
+        conn = self.connections.get(peer)
+        if conn is not None and conn.can_join(connection_id):
+            return True
+        while peer in self._accepting and not self._closed:
+            await self.changes.wait()  # notified as each of those handshakes ends
         conn = self.connections.get(peer)
         return conn is not None and conn.can_join(connection_id)
 

@@ -34,10 +34,11 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import inspect
 import secrets
 import ssl
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final, cast
 
 from ergopy import gen
@@ -468,7 +469,7 @@ async def accept(
     link: EHSProtocol,
     options: Options,
     taken: Callable[[str], bool] | None = None,
-    can_join: Callable[[str, str], bool] | None = None,
+    can_join: Callable[[str, str], bool | Awaitable[bool]] | None = None,
     restarted: Callable[[str, int], None] | None = None,
 ) -> HandshakeResult:
     """Run the acceptor's side: a first link (Hello...) or an extra link (Join).
@@ -476,7 +477,9 @@ async def accept(
     ``restarted(name, creation)`` is called first with the introduced peer (its
     owner drops a connection of that name with another creation: the peer restarted);
     ``taken(name)`` True refuses a peer whose name already has a connection;
-    ``can_join(peer, connection_id)`` True admits a Join (None refuses every Join).
+    ``can_join(peer, connection_id)`` True (or an awaitable of True: the owner may wait
+    for that connection's first link to finish its handshake) admits a Join (None
+    refuses every Join).
     The Accept offers ``options.pool_size`` links and this socket's local address.
     On failure the link is closed and nothing is sent.
 
@@ -490,14 +493,14 @@ async def _accept(
     link: EHSProtocol,
     options: Options,
     taken: Callable[[str], bool] | None,
-    can_join: Callable[[str, str], bool] | None,
+    can_join: Callable[[str, str], bool | Awaitable[bool]] | None,
     restarted: Callable[[str, int], None] | None = None,
 ) -> HandshakeResult:
     _check_cookie(options.cookie)
     cookie, rt = options.cookie, options.read_timeout
     first = await link.read_message(rt)
     if type(first) is MessageJoin:
-        return _accept_join(link, options, first, can_join)
+        return await _accept_join(link, options, first, can_join)
     hello = _expect(first, MessageHello, "hello")
     if not _same(hello.digest, digest(hello.salt, cookie)):
         raise HandshakeError("incorrect digest (accept stage 'hello'): the peer's cookie differs")
@@ -540,14 +543,17 @@ async def _accept(
     )
 
 
-def _accept_join(
-    link: EHSProtocol, options: Options, m: MessageJoin, can_join: Callable[[str, str], bool] | None
+async def _accept_join(
+    link: EHSProtocol, options: Options, m: MessageJoin, can_join: Callable[[str, str], bool | Awaitable[bool]] | None
 ) -> HandshakeResult:
     cookie = options.cookie
     if not _same(m.digest, digest(m.connection_id, m.salt, cookie)):
         raise HandshakeError("incorrect join digest")
     peer = str.__str__(gen.Atom(m.node))
-    if can_join is None or not can_join(peer, m.connection_id):
+    admitted = can_join(peer, m.connection_id) if can_join is not None else False
+    if inspect.isawaitable(admitted):
+        admitted = await admitted
+    if not admitted:
         raise HandshakeError(f"join refused: no connection {m.connection_id!r} from {peer!r} with room for a link")
     reply = MessageAccept(digest=digest(m.digest, cookie))
     if link.is_tls() and options.cert_der:
