@@ -279,6 +279,44 @@ async def test_a_process_sending_to_itself_forever_does_not_starve_others(node: 
     node.kill(spinner)
 
 
+async def test_two_processes_bouncing_a_message_forever_do_not_starve_timers_or_sockets(node: ergopy.Node) -> None:
+    """The run queue drains a process readied by a send in the same loop callback, but only
+    up to a bound: an endless ping-pong still lets timers, sockets and other processes run."""
+
+    class Bouncer(act.Actor):
+        def init(self) -> None:
+            self.count = 0
+
+        def handle_message(self, from_: gen.PID, message: Any) -> None:
+            self.count += 1
+            self.send(message, self.pid)
+
+        def handle_call(self, from_: gen.PID, ref: gen.Ref, request: Any) -> int:
+            return self.count
+
+    a = await node.spawn(Bouncer)
+    b = await node.spawn(Bouncer)
+    node.send(a, b)  # a sends its own PID to b, b to a, and so on
+    loop = asyncio.get_running_loop()
+    fired = loop.create_future()
+    loop.call_later(0.05, fired.set_result, None)
+    await asyncio.wait_for(fired, 2.0)
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(*server.sockets[0].getsockname()[:2]), 2.0)
+        writer.close()
+    finally:
+        server.close()
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    probe = await node.spawn(Probe, None, q)
+    node.send(probe, "through")
+    assert await receive(q, timeout=1.0) == "through"
+    first = await node.call(a, "count", timeout=2.0)
+    assert await node.call(a, "count", timeout=2.0) > first > 0  # and it was bouncing all along
+    node.kill(a)
+    node.kill(b)
+
+
 async def test_an_async_process_sending_to_itself_forever_does_not_starve_others(node: ergopy.Node) -> None:
     class AsyncSpinner(act.Actor):
         async def handle_message(self, from_: gen.PID, message: Any) -> None:

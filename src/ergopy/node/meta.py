@@ -56,6 +56,7 @@ class MetaRecord:
         "_log",
         "_loop",
         "_node",
+        "_runner",
         "async_mode",
         "batches",
         "behavior",
@@ -78,6 +79,7 @@ class MetaRecord:
     ) -> None:
         self._node = node
         self._loop = node.loop
+        self._runner = node.runner
         self.id = alias
         self.parent_record = parent
         self.behavior = behavior
@@ -223,7 +225,7 @@ class MetaRecord:
         if self.async_mode:
             self.handler_task = self._loop.create_task(self._drain_async(), name=f"ergopy meta handler {self.id}")
         else:
-            self._loop.call_soon(self._drain)
+            self._runner.add(self)
 
     def _batches(self) -> Generator[Any, Any, None]:
         """The one drain loop, for sync and async meta-processes alike (as ``ProcessRecord``'s).
@@ -271,7 +273,7 @@ class MetaRecord:
             self._fail(e)
             return
         if self.main or self.system:
-            self._loop.call_soon(self._drain)
+            self._runner.add(self)
         else:
             self.scheduled = False
 

@@ -35,6 +35,7 @@ from .events import Events
 from .log import SourceLog
 from .meta import MetaRecord
 from .process import ProcessRecord
+from .runner import Runner
 from .targets import Targets
 
 __all__ = ["Node", "signals_by_default", "start_node"]
@@ -79,6 +80,7 @@ class Node:
     def __init__(self, name: str, options: NodeOptions | None, loop: asyncio.AbstractEventLoop) -> None:
         self.options = options or NodeOptions()
         self.loop = loop
+        self.runner = Runner(loop)  # the ready queue of processes and meta-processes with mail
         self._name = _check_name(name)
         self._creation = int(time.time())
         self._pid = PID(self._name, _CORE_PID, self._creation)

@@ -1,7 +1,7 @@
 """A process: a behaviour, a three-queue mailbox and the scheduler that drains it.
 
 A process is scheduled only when mail arrives: the push that makes the mailbox
-non-empty schedules one drain (``loop.call_soon``); the drain handles at most
+non-empty queues it on the node's run queue (``runner.Runner``); its drain handles at most
 the messages that were queued when it began, one at a time, then yields to the
 loop. Behaviours whose callbacks are all plain ``def`` are drained by that
 callback directly, with no task of their own; a behaviour with any ``async def``
@@ -84,6 +84,7 @@ class ProcessRecord:
         "_log",
         "_loop",
         "_node",
+        "_runner",
         "_trap_exit",
         "alias_set",
         "async_mode",
@@ -123,6 +124,7 @@ class ProcessRecord:
     ) -> None:
         self._node = node
         self._loop = node.loop
+        self._runner = node.runner
         self.pid = pid
         self.behavior = behavior
         self.parent_pid = parent_pid
@@ -220,7 +222,7 @@ class ProcessRecord:
             if self.task is None:
                 self.task = self._loop.create_task(self._drain_async(), name=f"ergopy process {self.pid}")
         else:
-            self._loop.call_soon(self._drain)
+            self._runner.add(self)
 
     def start_running(self) -> None:
         """Init succeeded: go to sleep and handle anything queued during init."""
@@ -292,7 +294,7 @@ class ProcessRecord:
             self._fail(e)
             return
         if self.main or self.hi:
-            self._loop.call_soon(self._drain)
+            self._runner.add(self)
         else:
             self.scheduled = False
 
