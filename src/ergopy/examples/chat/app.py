@@ -3,6 +3,8 @@
 ::
 
     chat (act.Supervisor, ONE_FOR_ONE)
+    ├── chat_peers           ChatPeers (only with ``cluster``): dials the service's other nodes,
+    │                        publishes the live set as the local event "chat_live"
     ├── chat_rooms           Rooms: SIMPLE_ONE_FOR_ONE supervisor of the room processes "room:<name>"
     ├── chat_worker1..N      ChatWorker: the WebSocket handler's process pool
     └── web                  Web: spawns the WebSocket handler and the web server meta-processes
@@ -12,6 +14,11 @@ The children start in that order, so the workers are registered before the
 handler can assign them a connection. A worker that fails is restarted alone;
 its connections end (the handler can no longer deliver to them) and the rooms
 send leave notices for its members.
+
+Several nodes serve one chat when each is started with the same
+``ChatOptions.cluster`` (all their names; the node needs its network on, with
+routes or the registrar to find the others): a browser connects to any node, each
+room lives on one of them, and every line reaches every member. See :mod:`.cluster`.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from ... import act, gen
 from ...gen import PID, Ref
 from ...meta import web, websocket
 from . import protocol
+from .cluster import PEERS, ChatPeers, Cluster
 from .room import PRESENCE_LIMIT, ROOMS, Rooms
 from .worker import ChatWorker
 
@@ -96,8 +104,14 @@ class ChatSup(act.Supervisor):
     def init(self, options: ChatOptions) -> act.SupervisorSpec:
         if options.workers < 1:
             raise gen.IncorrectError(f"the chat needs at least one worker, got {options.workers}")
-        children = [act.SupervisorChildSpec(name=ROOMS, factory=Rooms, args=[options.presence_limit])]
-        children += [act.SupervisorChildSpec(name=n, factory=ChatWorker) for n in worker_names(options.workers)]
+        children = []
+        cluster = Cluster(self.node, options.cluster) if options.cluster else None
+        if cluster is not None:
+            children.append(act.SupervisorChildSpec(name=PEERS, factory=ChatPeers, args=[cluster]))
+        children.append(act.SupervisorChildSpec(name=ROOMS, factory=Rooms, args=[options.presence_limit, cluster]))
+        children += [
+            act.SupervisorChildSpec(name=n, factory=ChatWorker, args=[cluster]) for n in worker_names(options.workers)
+        ]
         children.append(act.SupervisorChildSpec(name=WEB, factory=Web, args=[options]))
         return act.SupervisorSpec(type=act.SupervisorType.ONE_FOR_ONE, children=children)
 
@@ -124,7 +138,8 @@ async def start_chat(node: gen.Node, options: ChatOptions | None = None) -> Chat
     """Spawn the chat's supervision tree on ``node``, registered as ``chat``.
 
     Raises ``gen.TakenError`` if a chat already runs on this node, ``OSError`` if
-    the address can not be bound, ``gen.IncorrectError`` for fewer than one worker.
+    the address can not be bound, ``gen.IncorrectError`` for fewer than one worker,
+    ``gen.NotAllowedError`` for a ``cluster`` on a node without network.
     """
     options = options or ChatOptions()
     pid = await node.spawn_register(CHAT, ChatSup, None, options)

@@ -13,6 +13,9 @@ Server to client::
     {"type": "presence", "event": "join" | "leave", "nick": "alice", "room": "lobby", "count": 3}
     {"type": "presence", "event": "count", "nick": "", "room": "lobby", "count": 5000}  (big rooms)
     {"type": "left", "room": "lobby"}            (after a leave, and before "joined" when a join moves rooms)
+    {"type": "moved", "room": "lobby"}           (the room's node is gone or the room moved to another
+                                                  node: the server joins you again there, then sends
+                                                  "joined" with "moved": true; lines meanwhile are lost)
     {"type": "error", "error": "what was wrong"}
 
 ``parse`` turns a frame into a :class:`Join`, :class:`Say` or :class:`Leave`, or
@@ -40,6 +43,7 @@ __all__ = [
     "encode",
     "error",
     "message",
+    "moved",
     "parse",
     "presence",
 ]
@@ -131,6 +135,11 @@ def error(text: str) -> bytes:
 def message(room: str, nick: str, text: str) -> bytes:
     """A chat line; ``ts`` is the server's time in milliseconds since the epoch (a JS ``Date``)."""
     return encode({"type": "message", "nick": nick, "text": text, "room": room, "ts": time.time_ns() // 1_000_000})
+
+
+def moved(room: str) -> bytes:
+    """The room is moving to another node; the member is joined again there."""
+    return encode({"type": "moved", "room": room})
 
 
 def presence(room: str, event: str, nick: str, count: int) -> bytes:

@@ -5,6 +5,13 @@ worker parses the connection's frames, talks to room processes on its behalf, an
 writes room lines to its members: it subscribes to the event of every room in
 which it has at least one member (see :mod:`.room` for why) and fans each line
 out to those members only.
+
+Across nodes (:mod:`.cluster`) the worker places each room on its home node when
+its first member joins, opens it there if it is not running (``MessageDownEvent``
+with ``EventUnknownError`` is the remote "no such event"), and when the home is
+lost or the room moves (``NoConnectionError``, ``UnregisteredError``) it sends its
+members ``{"type": "moved"}`` and joins them again at the new home, where they
+get ``{"type": "joined", ..., "moved": true}``: the connection stays open.
 """
 
 from __future__ import annotations
@@ -15,9 +22,22 @@ from ... import act, gen
 from ...gen import PID, Alias
 from ...meta import websocket
 from . import protocol
+from .cluster import Cluster
 from .room import ROOMS, OpenRoom, RoomJoin, RoomJoined, RoomLeave, RoomOpened, RoomRefused, RoomSay, room_name
 
 __all__ = ["ChatWorker"]
+
+RETRY_INTERVAL = 0.25  # seconds; a room's node said "not mine": the live sets agree again within a dial interval
+RETRY_LIMIT = 40  # asks (10 s) before the joins are refused: far above a dial interval, bounded anyway
+
+
+class _Retry:
+    """To itself, ``RETRY_INTERVAL`` after a node answered that a room is not its: place it again."""
+
+    __slots__ = ("room",)
+
+    def __init__(self, room: str) -> None:
+        self.room = room
 
 
 class _Connection:
@@ -31,24 +51,31 @@ class _Connection:
 
 
 class _LocalRoom:
-    """This worker's view of one room: its members here, and those still joining."""
+    """This worker's view of one room: where it lives, its members here, and those still joining."""
 
-    __slots__ = ("event", "members", "opening", "pending", "subscribed")
+    __slots__ = ("event", "members", "opening", "pending", "retries", "returning", "subscribed", "target")
 
-    def __init__(self, event: gen.Event) -> None:
-        self.event = event
+    def __init__(self, event: gen.Event, target: Any) -> None:
+        self.event = event  # the room's event on its home node
+        self.target = target  # where RoomJoin/RoomSay/RoomLeave go: the name, or a ProcessID on another node
         self.subscribed = False  # monitor_event succeeded and no MessageDownEvent since
         self.opening = False  # an OpenRoom is on its way to the rooms supervisor
         self.pending: dict[Alias, str] = {}  # alias -> nick: RoomJoin sent (or to send), no RoomJoined yet
         self.members: dict[Alias, str] = {}
+        self.returning: set[Alias] = set()  # pending members following the room to a new home
+        self.retries = 0  # "not mine" answers in a row
 
 
 class ChatWorker(act.Actor):
-    """Serves the chat protocol (:mod:`.protocol`) for the connections the handler assigns to it."""
+    """Serves the chat protocol (:mod:`.protocol`) for the connections the handler assigns to it.
 
-    def init(self) -> None:
+    With a ``cluster`` (:mod:`.cluster`) each room is reached on its home node.
+    """
+
+    def init(self, cluster: Cluster | None = None) -> None:
         self.connections: dict[Alias, _Connection] = {}
         self.rooms: dict[str, _LocalRoom] = {}
+        self.cluster = cluster
 
     # ---- messages ------------------------------------------------------------------------------
 
@@ -70,9 +97,10 @@ class ChatWorker(act.Actor):
             self._on_opened(message)
         elif t is gen.MessageDownEvent:
             self._on_room_down(message)
+        elif t is _Retry:
+            self._on_retry(message.room)
         else:
             self.log.warning("chat worker: unexpected message from %s: %r", from_, message)
-
     def handle_event(self, message: gen.MessageEvent) -> None:
         """A room line (already-encoded JSON): write it to this worker's members of the room."""
         local = self.rooms.get(message.event.name.removeprefix("room:"))
@@ -137,11 +165,11 @@ class ChatWorker(act.Actor):
         conn.nick, conn.room = nick, room
         local = self.rooms.get(room)
         if local is None:
-            local = self.rooms[room] = _LocalRoom(gen.Event(room_name(room), self.node.name))
+            local = self.rooms[room] = self._place(room)
         local.pending[alias] = nick
         if local.subscribed:
             self._to_room(local, RoomJoin(alias, nick))
-        else:
+        elif not local.opening:
             self._subscribe(room, local)
 
     def _leave(self, alias: Alias, conn: _Connection) -> None:
@@ -151,6 +179,7 @@ class ChatWorker(act.Actor):
         local = self.rooms[room]
         local.members.pop(alias, None)
         local.pending.pop(alias, None)
+        local.returning.discard(alias)
         if local.subscribed:
             # Also when still pending: the RoomJoin may be in the room's mailbox, and
             # the room handles our messages in the order we sent them.
@@ -159,35 +188,89 @@ class ChatWorker(act.Actor):
 
     # ---- rooms ---------------------------------------------------------------------------------
 
+    def _place(self, room: str, local: _LocalRoom | None = None) -> _LocalRoom:
+        """Where ``room`` lives now: its event and the target of its messages, on its home node."""
+        name = room_name(room)
+        cluster = self.cluster
+        home = cluster.home(room) if cluster is not None else ""
+        target: Any
+        if cluster is None or home == cluster.this:
+            event, target = gen.Event(name, self.node.name), name
+        else:
+            event, target = gen.Event(name, home), gen.ProcessID(name, home)
+        if local is None:
+            return _LocalRoom(event, target)
+        local.event, local.target = event, target
+        local.subscribed = local.opening = False
+        return local
+
     def _subscribe(self, room: str, local: _LocalRoom) -> None:
-        """Monitor the room's event, then send every pending join; open the room if it is not running."""
-        try:
-            self.monitor_event(local.event)
-        except gen.EventUnknownError:
-            if not local.opening:
-                local.opening = True
-                self.send(ROOMS, OpenRoom(room))
-            return
+        """Monitor the room's event, then send every pending join; open the room if it is not running.
+
+        A local event that does not exist raises at once; a remote one is answered
+        later, as ``MessageDownEvent`` with ``EventUnknownError`` (then we open it).
+        """
+        for _ in range(len(self.cluster.names) if self.cluster is not None else 1):
+            try:
+                self.monitor_event(local.event)
+                break
+            except gen.EventUnknownError:
+                self._open(room, local)
+                return
+            except gen.NoConnectionError:
+                self._place(room, local)  # its node was lost just now: the next live one
+        else:
+            return  # unreachable: this node is always live, and its rooms never raise NoConnectionError
         local.subscribed = True
+        returning = local.returning
         for alias, nick in local.pending.items():
-            self._to_room(local, RoomJoin(alias, nick))
+            self._to_room(local, RoomJoin(alias, nick, alias in returning))
+
+    def _open(self, room: str, local: _LocalRoom) -> None:
+        if local.opening:
+            return
+        local.opening = True
+        rooms: Any = ROOMS if local.event.node == self.node.name else gen.ProcessID(ROOMS, local.event.node)
+        try:
+            self.send(rooms, OpenRoom(room))
+        except gen.Error:
+            local.opening = False  # its node was lost just now: our MessageDownEvent is on the way
+            self._place(room, local)
+            self._subscribe(room, local)
 
     def _to_room(self, local: _LocalRoom, message: Any) -> None:
         try:
-            self.send(local.event.name, message)
+            self.send(local.target, message)
         except gen.Error:
             pass  # the room just ended: our MessageDownEvent is queued and re-joins the pending ones
 
     def _on_opened(self, message: RoomOpened) -> None:
         local = self.rooms.get(message.room)
-        if local is None or local.subscribed:
+        if local is None or local.subscribed or not local.opening:
             return
         local.opening = False
-        if message.error is not None:
+        if message.error:
             for alias in list(local.pending):
                 self._drop(alias, message.room, local, f"cannot open room {message.room!r}: {message.error}")
             return
+        if message.elsewhere:
+            local.retries += 1
+            if local.retries > RETRY_LIMIT:
+                for alias in list(local.pending):
+                    self._drop(alias, message.room, local, f"cannot place room {message.room!r}: nodes disagree")
+                return
+            local.opening = True  # held until the retry: joins meanwhile wait in pending
+            self.send_after(self.pid, _Retry(message.room), RETRY_INTERVAL)
+            return
+        local.retries = 0
         self._subscribe(message.room, local)
+
+    def _on_retry(self, room: str) -> None:
+        local = self.rooms.get(room)
+        if local is None or local.subscribed:
+            return
+        self._place(room, local)
+        self._subscribe(room, local)
 
     def _on_joined(self, message: RoomJoined) -> None:
         local = self.rooms.get(message.room)
@@ -195,6 +278,9 @@ class ChatWorker(act.Actor):
             return  # it left while joining; its RoomLeave follows our RoomJoin
         local.members[message.alias] = message.nick
         frame = {"type": "joined", "nick": message.nick, "room": message.room, "count": message.count}
+        if message.alias in local.returning:
+            local.returning.discard(message.alias)
+            frame["moved"] = True
         self._reply(message.alias, protocol.encode(frame))
 
     def _on_refused(self, message: RoomRefused) -> None:
@@ -205,18 +291,38 @@ class ChatWorker(act.Actor):
     def _on_room_down(self, message: gen.MessageDownEvent) -> None:
         room = message.event.name.removeprefix("room:")
         local = self.rooms.get(room)
-        if local is None:
-            return
+        if local is None or message.event != local.event:
+            return  # a room we left, or the end of its previous home
         local.subscribed = False
+        reason = message.reason
+        if self.cluster is not None:
+            if isinstance(reason, gen.EventUnknownError):
+                self._open(room, local)  # not running on its home: start it there
+                return
+            if isinstance(reason, gen.NoConnectionError | gen.UnregisteredError):
+                self._follow(room, local)
+                return
         for alias in list(local.members):
             # A room ends normally only when empty, so this is a crash: tell its members.
             self._drop(alias, room, local, f"room {room!r} closed: {message.reason}")
         if local.pending:
             self._subscribe(room, local)  # joins lost in the ended room's mailbox: join the next one
 
+    def _follow(self, room: str, local: _LocalRoom) -> None:
+        """The room's node is lost, or the room moved: tell its members, join them at its new home."""
+        frame = protocol.moved(room)
+        for alias, nick in local.members.items():
+            local.pending[alias] = nick
+            local.returning.add(alias)
+            self._reply(alias, frame)
+        local.members.clear()
+        self._place(room, local)
+        self._subscribe(room, local)
+
     def _drop(self, alias: Alias, room: str, local: _LocalRoom, reason: str) -> None:
         local.members.pop(alias, None)
         local.pending.pop(alias, None)
+        local.returning.discard(alias)
         conn = self.connections.get(alias)
         if conn is not None and conn.room == room:
             conn.room = None
