@@ -21,6 +21,19 @@ Frames written during one loop iteration go out in one ``write`` per link
 (batching); a frame over the peer's maximum message size is refused before it
 is written (:class:`MessageTooLargeError`), one announced over ours closes the link.
 
+A lost link. The pool is a list of *slots* (at most PoolSize) and a sender's key
+picks a slot, so the mapping never moves while links come and go. When one link
+of several is lost its slot becomes a vacancy that holds its senders' frames, in
+order (with the frames the link had not written yet); the dialling side re-dials
+it at once (a Join to a random DSN, as Go does, then backoff doubling from
+:data:`_REDIAL_FIRST` to :data:`_REDIAL_MAX` until it succeeds or the connection
+ends) and the acceptor seats the Join in the vacancy; the new link writes the
+held frames first. Nothing a sender wrote after the loss was seen is lost or
+reordered. A vacancy not filled within :data:`_HOLD` seconds hands its frames to
+a surviving link, which serves the slot until a re-dialled link takes it over
+(that switch is the one place where frames of one sender take two links in turn).
+Frames already handed to the lost socket are lost with it, as in Go.
+
 Liveness. ENP has no heartbeat and Go relies on 15 s keepalive plus the kernel's
 probes (minutes in practice). Each link here gets TCP keepalive tuned so that a
 silent peer is declared dead within ``liveness`` seconds (default 20: probes every
@@ -37,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import socket
 from collections.abc import Callable
 from typing import Any, Final, Protocol
@@ -52,6 +66,10 @@ _CROSSING_GRACE: Final = 2.0  # seconds a refused dial waits for the peer's cros
 
 DEFAULT_LIVENESS: Final = 20.0
 """Seconds within which a silent peer is declared lost (the issue's bound)."""
+_REDIAL_FIRST: Final = 0.05  # seconds before the second re-dial of a lost link (the first is at once)
+_REDIAL_MAX: Final = 2.0  # cap of the doubling backoff: a peer back after a blip is re-joined within 2 s
+_HOLD: Final = 2.0  # seconds a vacancy holds its senders' frames for a re-dial (a connect and a round trip)
+
 DEFAULT_MAX_PENDING: Final = 64 << 20
 """Unsent bytes per link before the link is given up (64 MiB: many large messages
 in flight, yet bounded memory against a peer that stopped reading)."""
@@ -163,13 +181,34 @@ class _Link(asyncio.Protocol):
             self.transport.write(data)
 
 
+class _Vacancy:
+    """A pool slot whose link was lost: it holds the slot's frames, in order, until a
+    link takes the slot (:meth:`Connection._seat`) or :data:`_HOLD` runs out."""
+
+    __slots__ = ("conn", "frames", "size", "timer")
+
+    def __init__(self, conn: Connection, frames: list[bytes]) -> None:
+        self.conn = conn
+        self.frames = frames
+        self.size = sum(len(f) for f in frames)
+        self.timer = asyncio.get_running_loop().call_later(_HOLD, conn._hand_over, self)
+
+    def write(self, data: bytes) -> None:
+        self.frames.append(data)
+        self.size += len(data)
+        if self.size > self.conn.max_pending:  # bounded memory: a surviving link takes them now
+            self.conn._hand_over(self)
+
+
 class Connection:
     """A peer node reached over one or more links (built from a first-link handshake).
 
     ``encode_caches`` are the tables we sent in our Introduce (None: empty).
     ``liveness`` is the silent-peer bound applied to each link's socket;
     ``max_pending`` the unsent bytes a link may hold before it is closed (a peer
-    that stopped reading must not grow our memory without bound).
+    that stopped reading must not grow our memory without bound). ``changes`` is
+    notified when a link is added or lost; ``tasks`` receives the task that re-dials
+    lost links (its owner cancels and awaits it at close).
     """
 
     def __init__(
@@ -180,6 +219,8 @@ class Connection:
         max_message_size: int = 0,
         liveness: float = DEFAULT_LIVENESS,
         max_pending: int = DEFAULT_MAX_PENDING,
+        changes: Changes | None = None,
+        tasks: set[asyncio.Task[None]] | None = None,
     ) -> None:
         if result.joined or result.caches is None:
             raise ValueError("a connection starts from a first-link handshake, not a Join")
@@ -198,10 +239,19 @@ class Connection:
         self.max_pending = max_pending
         self.seam = seam
         self.links: list[_Link] = []
+        """The live links (the slots' links and any spare)."""
+        self._slots: list[_Link | _Vacancy] = []  # a sender's key picks a slot: see the module docstring
         self._rr = itertools.count()
         self._lost = False
+        self._closing = False
+        self._changes = changes if changes is not None else Changes()
+        self._tasks: set[asyncio.Task[None]] = tasks if tasks is not None else set()
+        self._dial: tuple[handshake.Options, Any] | None = None  # set by dial_pool: we re-dial lost links
+        self._mender: asyncio.Task[None] | None = None
         self.closed = asyncio.get_running_loop().create_future()
         self.frames_in = self.frames_out = 0
+        self.links_lost = self.links_redialled = 0
+        self._gone_in = self._gone_out = 0  # bytes of links no longer live
 
     # links -------------------------------------------------------------------
     def add_link(self, transport: asyncio.Transport, tail: bytes = b"") -> None:
@@ -221,18 +271,67 @@ class Connection:
         link = _Link(self, transport)
         self.links.append(link)
         transport.set_protocol(link)
+        self._seat(link)
         if tail:
             link.data_received(tail)
         if not transport.is_closing():
             transport.resume_reading()
 
+    def _seat(self, link: _Link) -> None:
+        """Give a new link a slot: a vacancy first (its held frames go out first), then a
+        slot a surviving link serves for a lost one, else a new slot while the pool is
+        short; otherwise it is a spare (it reads, and takes the next slot that falls vacant)."""
+        slots = self._slots
+        for i, s in enumerate(slots):
+            if type(s) is _Vacancy:
+                s.timer.cancel()
+                slots[i] = link
+                for data in s.frames:
+                    link.write(data)
+                return
+        for i, s in enumerate(slots):
+            if type(s) is _Link and self._stand_in(i):
+                s.flush()  # its bytes reach the socket before any of the new link's
+                slots[i] = link
+                return
+        if len(slots) < max(1, self.pool_size):
+            slots.append(link)
+
+    def _stand_in(self, i: int) -> bool:
+        """Whether slot ``i`` is served by a link seated in an earlier slot (after a hand-over)."""
+        s = self._slots[i]
+        return type(s) is _Link and self._slots.index(s) != i
+
+    def _holes(self) -> bool:
+        return any(type(s) is _Vacancy or self._stand_in(i) for i, s in enumerate(self._slots))
+
+    def _hand_over(self, vacancy: _Vacancy) -> None:
+        """The vacancy waited long enough (or holds too much): a surviving link takes its
+        frames and serves its slot until a re-dialled link takes it back."""
+        vacancy.timer.cancel()
+        if vacancy not in self._slots:
+            return
+        i = self._slots.index(vacancy)
+        live = [s for s in self._slots if type(s) is _Link] or self.links
+        if not live:
+            return  # the connection is being lost: nothing to hand to
+        link = live[i % len(live)]
+        self._slots[i] = link
+        for data in vacancy.frames:
+            link.write(data)
+        vacancy.frames = []
+
     def can_join(self, connection_id: str) -> bool:
         """Whether a Join for ``connection_id`` may add a link (ids match, pool not full)."""
-        return not self._lost and connection_id == self.id and len(self.links) < self.pool_size + 1
+        return (
+            not self._lost and not self._closing and connection_id == self.id and len(self.links) < self.pool_size + 1
+        )
 
     async def dial_pool(self, options: handshake.Options, ssl_context: Any = None) -> int:
         """As the dialer, open the extra links the acceptor offered (PoolSize - 1), each
-        with a Join. Returns how many joined; a failed Join is logged, not raised."""
+        with a Join. Returns how many joined; a failed Join is logged, not raised. From
+        now on this side re-dials a lost link (see the module docstring)."""
+        self._dial = (options, ssl_context)
         joined = 0
         for i in range(self.pool_size - 1):
             if not self.pool_dsn or self._lost:
@@ -252,14 +351,74 @@ class Connection:
     def _link_lost(self, link: _Link, exc: Exception | None) -> None:
         if link in self.links:
             self.links.remove(link)
-            if self.links and isinstance(self.seam, _Tracker):
-                self.seam.endpoint.changes.notify()
+            self._gone_in += link.bytes_in
+            self._gone_out += link.bytes_out
+            if self.links and not self._lost and not self._closing:
+                self.links_lost += 1
+                self._vacate(link)
+                self._changes.notify()
         if not self.links and not self._lost:
             self._lost = True
+            self._end_mending()
             reason = gen.NoConnectionError(f"connection to {self.peer} lost{': ' + str(exc) if exc else ''}")
             if not self.closed.done():
                 self.closed.set_result(None)
             self.seam.connection_lost(self, reason)
+
+    def _vacate(self, link: _Link) -> None:
+        """``link`` is gone while others live: its slots become vacancies (the first takes
+        the frames it had not written yet); a spare link takes one at once, else the
+        dialling side re-dials."""
+        held, link.out = link.out, []
+        slots = self._slots
+        for i, s in enumerate(slots):
+            if s is link:
+                slots[i] = _Vacancy(self, held)
+                held = []
+        for spare in [lk for lk in self.links if lk not in slots]:
+            self._seat(spare)
+        if self._dial is not None and self.pool_dsn and self._mender is None and self._holes():
+            self._mender = asyncio.get_running_loop().create_task(self._mend())
+            self._tasks.add(self._mender)
+            self._mender.add_done_callback(self._mended)
+
+    def _mended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._mender is task:
+            self._mender = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("re-dialling %s failed", self.peer, exc_info=task.exception())
+
+    async def _mend(self) -> None:
+        """Re-dial (Join) until no slot lacks its own link or the connection ends."""
+        assert self._dial is not None
+        options, ssl_context = self._dial
+        delay = _REDIAL_FIRST
+        while self._holes() and not self._lost and not self._closing:
+            host, _, port = random.choice(self.pool_dsn).rpartition(":")
+            try:
+                link = await handshake.open_link(host.strip("[]"), int(port), ssl_context)
+                result = await handshake.join(link, options, self.id)
+                transport = link.transport
+                assert transport is not None
+                self.add_link(transport, result.tail)
+                self.links_redialled += 1
+                self._changes.notify()
+                delay = _REDIAL_FIRST
+                continue
+            except gen.NoConnectionError:
+                return  # lost meanwhile
+            except (handshake.HandshakeError, ValueError) as e:
+                log.info("re-dialling a link to %s failed: %s; next try in %.2f s", self.peer, e, delay)
+            await asyncio.sleep(delay)  # the backoff between attempts
+            delay = min(2 * delay, _REDIAL_MAX)
+
+    def _end_mending(self) -> None:
+        if self._mender is not None:
+            self._mender.cancel()
+        for s in self._slots:
+            if type(s) is _Vacancy:
+                s.timer.cancel()
 
     # sending ------------------------------------------------------------------
     def send(
@@ -280,9 +439,9 @@ class Connection:
             raise MessageTooLargeError(
                 f"{len(data)}-byte frame exceeds {self.peer}'s limit of {self.peer_max_message_size} bytes"
             )
-        links = self.links
+        slots = self._slots
         n = key % 255 or next(self._rr)  # Go: IDs that are multiples of 255 go round-robin
-        links[n % len(links)].write(data)
+        slots[n % len(slots)].write(data)
         self.frames_out += 1
 
     def decode(self, payload: bytes) -> Any:
@@ -300,24 +459,34 @@ class Connection:
         return edf.encode(value, self.encode_caches)
 
     def close(self) -> None:
-        """Close every link; ``connection_lost`` follows once they are gone."""
+        """Close every link (frames held for a lost link go out on a surviving one
+        first); ``connection_lost`` follows once they are gone."""
+        for s in list(self._slots):
+            if type(s) is _Vacancy:
+                self._hand_over(s)
+        self._closing = True
+        self._end_mending()
         for link in list(self.links):
             link.flush()
             link.transport.close()
 
     def abort(self) -> None:
         """Drop every link at once (unsent frames are lost)."""
+        self._closing = True
+        self._end_mending()
         for link in list(self.links):
             link.transport.abort()
 
     def stats(self) -> dict[str, int]:
-        """Links, frames and bytes in and out."""
+        """Links (live, lost while others lived, re-dialled), frames and bytes in and out."""
         return {
             "links": len(self.links),
+            "links_lost": self.links_lost,
+            "links_redialled": self.links_redialled,
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
-            "bytes_in": sum(lk.bytes_in for lk in self.links),
-            "bytes_out": sum(lk.bytes_out for lk in self.links),
+            "bytes_in": self._gone_in + sum(lk.bytes_in for lk in self.links),
+            "bytes_out": self._gone_out + sum(lk.bytes_out for lk in self.links),
         }
 
 
@@ -371,6 +540,7 @@ class Endpoint:
         self._dialing: dict[str, int] = {}  # peer name -> dials in progress
         self._accepting: dict[str, int] = {}  # peer name -> first links accepted, handshake not done
         self._incoming = Changes()  # notified when a link arrives (a handshake task starts)
+        self._menders: set[asyncio.Task[None]] = set()  # connections' re-dial tasks
         self._closed = False
 
     def _connection(self, result: handshake.HandshakeResult, link: handshake.EHSProtocol) -> Connection:
@@ -381,6 +551,8 @@ class Endpoint:
             max_message_size=self.options.max_message_size,
             liveness=self.liveness,
             max_pending=self.max_pending,
+            changes=self.changes,
+            tasks=self._menders,
         )
         self.connections[conn.peer] = conn
         transport, tail = link.transport, result.tail
@@ -604,6 +776,10 @@ class Endpoint:
             await asyncio.wait(lost, timeout=5)  # a peer that stopped reading: abort below
         for conn in list(self.connections.values()):
             conn.abort()
+        for task in list(self._menders):
+            task.cancel()
+        if self._menders:
+            await asyncio.gather(*self._menders, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
