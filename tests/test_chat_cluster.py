@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 import time
 from asyncio.subprocess import PIPE
@@ -325,3 +326,61 @@ async def test_a_restarted_node_takes_its_rooms_back_and_nothing_is_lost_after(
         assert await recv(ws) == {"type": "presence", "event": "join", "nick": "b0", "room": room, "count": 3}
     assert c.node.lookup_name(f"room:{room}") is None, "the room still runs on a after its home came back"
     await lines_reach_everyone(all3, room)
+
+
+# ---- the page: a move needs no reload ---------------------------------------------------------
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium (as ``tests/test_chat_browser.py``); skipped without Playwright or Chromium."""
+    api = pytest.importorskip("playwright.async_api", reason="Playwright is missing: pip install -e .[browser]")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    async with api.async_playwright() as p:
+        b = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking"])
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def test_the_page_follows_its_room_to_another_node_without_reloading(
+    cluster: Callable[[int], Any], browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    c: Cluster = await cluster(2)
+    b = c.names[1]
+    room = room_on(b, c.names)
+    page = await browser.new_page()
+    await page.goto(c.urls[A].replace("ws://", "http://").removesuffix("ws"))
+    await expect(page.locator("#status")).to_have_text("connected", timeout=TIMEOUT * 1000)
+    await page.fill("#nick", "alice")
+    await page.fill("#room", room)
+    await page.click("#join")
+    await expect(page.locator("#count")).to_have_text("1 user online", timeout=TIMEOUT * 1000)
+    bob = await c.client(A)
+    await send(bob, type="join", nick="bob", room=room)
+    assert (await recv(bob))["count"] == 2
+    assert (await recv(bob))["event"] == "join"
+    await expect(page.locator("#count")).to_have_text("2 users online", timeout=TIMEOUT * 1000)
+    loads: list[Any] = []
+    page.on("load", lambda p: loads.append(p))
+    c.kill(b)
+    notices = page.locator("#messages li.presence")
+    await expect(notices.filter(has_text="is moving to another server")).to_have_count(1, timeout=TOLD * 1000)
+    await expect(notices.filter(has_text=f"the room is back: rejoined {room} as alice")).to_have_count(
+        1, timeout=TIMEOUT * 1000
+    )
+    assert await recv(bob) == {"type": "moved", "room": room}
+    await until(bob, moved_back(2))
+    await expect(page.locator("#count")).to_have_text("2 users online", timeout=TIMEOUT * 1000)
+    await page.fill("#text", "still here")
+    await page.press("#text", "Enter")
+    line = await recv(bob)
+    assert (line["type"], line["nick"], line["text"]) == ("message", "alice", "still here")
+    await expect(page.locator("#status")).to_have_text("connected")  # the same connection throughout
+    assert loads == []  # and no reload
+    await c.reap(b)

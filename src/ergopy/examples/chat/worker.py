@@ -101,6 +101,7 @@ class ChatWorker(act.Actor):
             self._on_retry(message.room)
         else:
             self.log.warning("chat worker: unexpected message from %s: %r", from_, message)
+
     def handle_event(self, message: gen.MessageEvent) -> None:
         """A room line (already-encoded JSON): write it to this worker's members of the room."""
         local = self.rooms.get(message.event.name.removeprefix("room:"))
