@@ -41,8 +41,8 @@ def free_port() -> int:
 class Launcher:
     """A launcher process; its stdout and stderr lines are collected as they come."""
 
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, *args],
             cwd=REPO,
@@ -157,8 +157,8 @@ def assert_all_gone(launcher: Launcher, expected: int) -> None:
 def launch() -> Any:
     started: list[Launcher] = []
 
-    def start(*args: str) -> Launcher:
-        launcher = Launcher(*args)
+    def start(*args: str, env: dict[str, str] | None = None) -> Launcher:
+        launcher = Launcher(*args, env=env)
         started.append(launcher)
         return launcher
 
@@ -323,3 +323,148 @@ def test_two_chat_nodes_share_one_port_and_the_kernel_gives_each_some_connection
     launcher.proc.send_signal(signal.SIGINT)
     assert launcher.exit() == 0, launcher.text()
     assert_all_gone(launcher, 2)
+
+
+def test_a_child_that_exits_0_by_itself_is_not_restarted(launch: Any) -> None:
+    launcher = launch(APP, "2", str(free_port()), "--exit", "2")
+    launcher.events("ready", 1, index=1)
+    launcher.wait_for(r"node 2 \(pid \d+\) exited by itself; not restarting it", "err")
+    launcher.proc.send_signal(signal.SIGINT)
+    assert launcher.exit() == 0, launcher.text()
+    assert "restarting it in" not in launcher.text("err")
+    assert_all_gone(launcher, 2)
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_and_the_launcher_fails(launch: Any) -> None:
+    launcher = launch(APP, "2", str(free_port()), "--stubborn", "2", "--grace", "1")
+    launcher.events("ready", 1, index=1)
+    stubborn = launcher.events("stubborn", 1)[0]["pid"]
+    launcher.proc.send_signal(signal.SIGTERM)
+    assert launcher.exit() != 0
+    err = launcher.text("err")
+    line = f"node 2 (pid {stubborn}) did not stop within 1 s: killed"
+    assert f"[error] ergopy.launch: {line}" in err, err
+    assert f"LaunchError: the service did not stop cleanly: {line}" in err, err
+    assert "n1@localhost" in err and "signal received, stopping node" in err, "node 1 stopped gracefully"
+    assert_all_gone(launcher, 2)
+
+
+def exited(pid: int) -> bool:
+    """True once ``pid`` has exited: gone, or a zombie nobody reaped yet (an orphan's fate
+    depends on this machine's init, not on the launcher)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_sigkilled_launcher_leaves_no_child_running(launch: Any) -> None:
+    """The launcher cannot clean up after SIGKILL: the kernel sends each child SIGTERM
+    (PR_SET_PDEATHSIG) and its node stops gracefully."""
+    launcher = launch(APP, "2", str(free_port()))
+    pids = [e["pid"] for e in launcher.events("ready", 2)]
+    os.kill(launcher.proc.pid, signal.SIGKILL)
+    launcher.exit()  # the launcher is gone; its pipes close once both children have exited too
+    assert all(exited(pid) for pid in pids), [p for p in pids if not exited(p)]
+    err = launcher.text("err")
+    assert err.count("signal received, stopping node") == 2, err
+
+
+def test_run_alone_runs_main_in_this_process_and_member_is_1_of_1() -> None:
+    import ergopy
+
+    async def main() -> tuple[ergopy.Member, int]:
+        return ergopy.member(), os.getpid()
+
+    assert ergopy.run(main) == (ergopy.Member(1, 1, None), os.getpid())
+    assert ergopy.member() == ergopy.Member(index=1, count=1, cookie=None)
+
+
+@pytest.mark.parametrize("nodes", [0, -1])
+def test_run_refuses_fewer_than_one_node(nodes: int) -> None:
+    import ergopy
+
+    async def main() -> None:
+        pytest.fail("main must not run")
+
+    with pytest.raises(ValueError, match="nodes must be an int of at least 1"):
+        ergopy.run(main, nodes=nodes)
+
+
+def test_run_with_a_main_that_cannot_be_pickled_raises_before_any_child_starts() -> None:
+    import ergopy
+
+    before = _my_children()
+    with pytest.raises(Exception, match=r"pickle|local object"):
+        ergopy.run(lambda: asyncio.sleep(0), nodes=2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the launcher put its handler back"
+    assert _my_children() - before == set(), "a child was started"
+
+
+def _my_children() -> set[int]:
+    """This process's children, but multiprocessing's resource tracker (it lives as long as
+    this process, and exits with it)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if parent == os.getpid() and b"resource_tracker" not in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def test_chat_node_flags_make_a_node_that_peers_reach_with_the_cookie_from_the_environment(launch: Any) -> None:
+    """``--node NAME --node-port P --peers ...`` with ``ERGOPY_COOKIE``: each node's acceptor
+    listens on ``--host`` port P, and a node holding the cookie (static routes only, no
+    registrar) calls the chat's ``web`` process on both."""
+    import ergopy
+    from ergopy import gen
+
+    cookie = "launcher-test-" + os.urandom(8).hex()
+    ports = {"chatA@127.0.0.1": free_port(), "chatB@127.0.0.1": free_port()}
+    web_ports = {}
+    for name, node_port in ports.items():
+        (other,) = (f"{n}=127.0.0.1:{p}" for n, p in ports.items() if n != name)
+        launcher = launch(
+            "-m", "ergopy.examples.chat", "--node", name, "--node-port", str(node_port), "--peers", other,
+            "--port", "0", "--workers", "1", "--registrar-port", str(free_port()),
+            env={"ERGOPY_COOKIE": cookie},
+        )  # fmt: skip
+        web_ports[name] = int(launcher.wait_for(r"^open http://127\.0\.0\.1:(\d+)/", "out")[0].group(1))
+
+    async def probe(with_cookie: str) -> dict[str, Any]:
+        routes = {name: gen.NetworkRoute(host="127.0.0.1", port=port) for name, port in ports.items()}
+        network = gen.NetworkOptions(cookie=with_cookie, acceptors=[], registrar=False, routes=routes)
+        node = await ergopy.start_node("probe@127.0.0.1", gen.NodeOptions(network=network))
+        try:
+            return {name: await node.call(gen.ProcessID("web", name), "address", timeout=10) for name in ports}
+        finally:
+            await node.stop()
+
+    addresses = asyncio.run(probe(cookie))
+    assert addresses == {name: ["127.0.0.1", port] for name, port in web_ports.items()}  # a tuple crosses as a list
+    with pytest.raises(gen.Error):
+        asyncio.run(probe("not-the-cookie"))
+
+
+def test_chat_peers_with_an_address_become_static_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ergopy import gen
+    from ergopy.examples.chat.__main__ import _node_options, _parse
+
+    monkeypatch.setenv("ERGOPY_COOKIE", "s3cret")
+    peers = "chat2@10.0.0.2=10.0.0.2:11150,chat3@h3"
+    settings = _parse(["--host", "10.0.0.1", "--node", "chat1@10.0.0.1", "--peers", peers])
+    name, options, cluster = _node_options(settings)
+    assert name == "chat1@10.0.0.1"
+    assert cluster == ("chat1@10.0.0.1", "chat2@10.0.0.2", "chat3@h3")
+    assert options is not None and options.network is not None
+    assert options.network.cookie == "s3cret"
+    assert options.network.routes == {"chat2@10.0.0.2": gen.NetworkRoute(host="10.0.0.2", port=11150)}
+    assert options.network.acceptors == [gen.AcceptorOptions(host="10.0.0.1", port=11144, port_range=11144)]

@@ -33,6 +33,51 @@ def test_chat_help_is_plain_text() -> None:
     assert "Ctrl-C" in r.stdout
 
 
+def test_chat_help_offers_several_nodes_and_names_the_cookie_variable() -> None:
+    r = run(CHAT, "--help")
+    assert r.returncode == 0, r.stderr
+    for flag in ("--nodes NODES", "--node NAME", "--peers", "--registrar-port"):
+        assert flag in r.stdout, flag
+    assert "ERGOPY_COOKIE" in r.stdout and "--cookie" not in r.stdout, "the cookie is never a flag"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["--node", "chat1@127.0.0.1"],
+            {},
+            "--node needs the service's cookie in the environment variable ERGOPY_COOKIE",
+        ),
+        (["--peers", "chat2@127.0.0.1"], {}, "--peers needs --node"),
+        (["--node", "chat1@127.0.0.1", "--nodes", "2"], {"ERGOPY_COOKIE": "x"}, "not with --nodes"),
+        (["--node", "chat1@h", "--peers", "chat2@h=h"], {"ERGOPY_COOKIE": "x"}, "a peer's address is HOST:PORT"),
+        (["--nodes", "0"], {}, "--nodes must be at least 1"),
+    ],
+)
+def test_chat_refuses_inconsistent_node_flags_in_one_line(args: list[str], env: dict[str, str], message: str) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "ERGOPY_COOKIE"} | env
+    r = subprocess.run(
+        [sys.executable, "-m", "ergopy.examples.chat", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT, env=environ,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert message in r.stderr.splitlines()[-1], r.stderr
+
+
+def test_chat_with_several_nodes_on_a_port_in_use_says_so_in_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run([sys.executable, "-m", "ergopy.examples.chat"], "--nodes", "2", "--port", str(port))
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        f"chat: cannot start on 127.0.0.1:{port}: the port is in use (another program listens there: "
+        "pick another with --port)"
+    ], "refused by the launcher before any node starts"
+
+
 def test_chat_on_a_port_in_use_says_so_in_one_line() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

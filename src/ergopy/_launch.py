@@ -42,7 +42,6 @@ else 0; an exception out of ``main`` prints its traceback and exits 1.
 from __future__ import annotations
 
 import collections
-import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -331,6 +330,8 @@ def _describe(code: int) -> str:
 def _die_with_parent(launcher: int) -> None:
     """Ask Linux for SIGTERM when the launcher dies; exit now if it already has."""
     if sys.platform.startswith("linux"):
+        import ctypes  # only in a child, on Linux
+
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
