@@ -346,3 +346,70 @@ def test_the_fanout_benchmark_quick_runs() -> None:
     assert "N = 200 members in one room" in out
     assert "room: say -> send_event -> workers" in out
     assert "direct: N x node.send_alias" in out
+
+
+# ---- what the chat across nodes builds on (tests/test_chat_cluster.py runs the nodes) -----------
+
+
+def test_every_message_that_crosses_nodes_comes_back_equal_from_edf() -> None:
+    """OpenRoom, RoomOpened, RoomJoin, RoomLeave, RoomSay, RoomJoined, RoomRefused and the
+    line bytes are registered EDF types: encoded and decoded they are what was sent."""
+    from ergopy.examples.chat import room
+    from ergopy.net import edf
+
+    alias = gen.Alias("a@localhost", 7, (1, 2, 3))
+    samples = [
+        room.OpenRoom("lobby"),
+        room.RoomOpened("lobby"),
+        room.RoomOpened("lobby", "no room for it", elsewhere=True),
+        room.RoomJoin(alias, "alice"),
+        room.RoomJoin(alias, "alice", moved=True),
+        room.RoomLeave(alias),
+        room.RoomSay(alias, "héllo"),
+        room.RoomJoined("lobby", alias, "alice", 3),
+        room.RoomRefused("lobby", alias, "taken"),
+        protocol.message("lobby", "alice", "héllo"),
+    ]
+    assert {type(s) for s in samples} >= set(room.WIRE_TYPES)
+    for sample in samples:
+        assert edf.decode(edf.encode(sample)) == sample
+
+
+def test_a_rooms_home_moves_only_when_its_own_node_comes_or_goes() -> None:
+    """Rendezvous hashing: with a node gone, only the rooms that lived on it move (and
+    they spread over the others); every process computes the same homes."""
+    from ergopy.examples.chat.cluster import rendezvous
+
+    nodes = ["n1@h", "n2@h", "n3@h", "n4@h"]
+    rooms = [f"room{i}" for i in range(400)]
+    homes = {r: rendezvous(r, nodes) for r in rooms}
+    assert set(homes.values()) == set(nodes)  # every node holds some
+    for gone in nodes:
+        rest = [n for n in nodes if n != gone]
+        after = {r: rendezvous(r, rest) for r in rooms}
+        assert {r for r in rooms if after[r] != homes[r]} == {r for r in rooms if homes[r] == gone}
+        assert len({after[r] for r in rooms if homes[r] == gone}) == 3
+    assert homes == {r: rendezvous(r, reversed(nodes)) for r in rooms}  # order does not matter
+    out = subprocess.run(
+        [sys.executable, "-c", "from ergopy.examples.chat.cluster import rendezvous as r; print(r('room7', "
+         f"{nodes!r}))"],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    assert out.stdout.strip() == homes["room7"]  # not Python's salted hash()
+
+
+async def test_a_cluster_needs_the_node_network(node: ergopy.Node) -> None:
+    with pytest.raises(gen.NotAllowedError):
+        await start_chat(node, ChatOptions(port=0, cluster=(str.__str__(node.name), "other@localhost")))
+
+
+async def test_reuse_port_lets_two_chats_listen_on_one_port(node: ergopy.Node) -> None:
+    first = await start_chat(node, ChatOptions(port=0, reuse_port=True))
+    other = await ergopy.start_node("reuse-port-peer@localhost")
+    try:
+        second = await start_chat(other, ChatOptions(port=first.port, reuse_port=True))
+        assert second.port == first.port
+        async with websockets.connect(first.ws_url, open_timeout=TIMEOUT) as ws:
+            assert (await join(ws, "alice"))["count"] == 1
+    finally:
+        await other.stop()
