@@ -17,27 +17,55 @@ sent (``time.monotonic``, one clock for both processes on Linux). Printed per N:
 p50 and p99 of per-client latency and the time to the last client, the median
 over ``--rounds`` rounds, for both paths and their ratio.
 
-    python benchmarks/chat_fanout.py             # N = 1000 and 5000 (~1 min)
-    python benchmarks/chat_fanout.py --quick     # N = 200, a few seconds
+Throughput mode (issue 11: 2 nodes vs 1 node), in the same run. The chat runs in
+node processes (1 node: alone, as today; 2 nodes: ``ChatOptions(cluster=...,
+reuse_port=True)``, network on with static routes, connected to each other before
+anyone joins) and ``--members`` (5,000) members in one subprocess connect to the one
+port, so the kernel spreads them over the nodes, and join one room. ``--senders``
+(10) of them say lines in turn at a fixed offered rate for ``--step-seconds``; each
+line is ``"L<step><k>"`` and its send time is kept. The latency of a line is the
+moment its LAST member read it minus the moment it was sent (the fan-out's
+completion, the figure a room's slowest reader sees); a step passes when every
+line reached every member, no connection was lost, the senders kept the offered
+rate, and the p99 of that latency over the step's lines is at most ``--bound`` ms
+(250). Offered rates double from ``--start-rate`` until a step fails, then the
+interval between the best that passed and the first that failed is halved
+(geometrically) until within 8%, ``--steps`` (9) steps at most. Reported per node
+count: the highest passing lines/s (and frames/s = lines/s x members), its p50/p99,
+node CPU summed over the nodes, the members' CPU; then 2 nodes / 1 node. Pinning:
+1 node on the server core, the members on the client core; 2 nodes one per core,
+the members not pinned (they share both cores with the nodes: a 2-core machine has
+no third). The members run in Python: their CPU is printed because on two cores
+it is taken from the nodes.
+
+    python benchmarks/chat_fanout.py                   # N = 1000 and 5000, then throughput 1 vs 2 nodes (~3 min)
+    python benchmarks/chat_fanout.py --quick           # N = 200; throughput with 300 members; ~10 s
+    python benchmarks/chat_fanout.py --part throughput # throughput mode only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
+import select
 import statistics
 import struct
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 ROUND_TIMEOUT = 30.0  # seconds for every client to get one line; far above any expected figure
 SETUP_TIMEOUT = 180.0  # seconds to connect and join N clients
 CONNECT_CONCURRENCY = 200  # handshakes in flight: stays under the listen backlog (1024)
+QUIET = 0.3  # seconds without a line of a failed step before the next step starts
+DRAIN_LIMIT = 15.0  # seconds at most to wait for that
+THROUGHPUT_TARGET = 1.6  # issue 11: 2 nodes >= 1.6x one node's lines/s at the same p99
 
 
 def raise_fd_limit() -> int:
@@ -206,6 +234,139 @@ async def clients_main(url: str, n: int, room: str) -> None:
             c.transport.close()
 
 
+# ---- throughput mode: the members (a subprocess: chat_fanout.py --members URL N ROOM SENDERS) ---------
+
+
+class _Step:
+    """Per line of one step: how many members got it, when the last one did, when it was sent."""
+
+    def __init__(self, index: int, lines: int, members: int, done: asyncio.Future[None]) -> None:
+        self.tag = b"%02d" % index
+        self.count = [0] * lines
+        self.last = [0.0] * lines
+        self.sent = [0.0] * lines
+        self.members = members
+        self.complete = 0
+        self.expected = lines
+        self.done = done
+        self.seen = 0.0  # when a line of this step last arrived anywhere
+
+    def arrive(self, digits: bytes, now: float) -> None:
+        if digits[:2] != self.tag:
+            return  # a late line of an earlier step
+        k = int(digits[2:8])
+        self.seen = now
+        c = self.count[k] = self.count[k] + 1
+        if c == self.members:
+            self.last[k] = now
+            self.complete += 1
+            if self.complete == self.expected and not self.done.done():
+                self.done.set_result(None)
+
+
+class _Member(_Client):
+    """A member in throughput mode: counts the lines of the current step (``"text":"L<step><k>"``)."""
+
+    step: _Step | None = None  # shared by every member: set on the class
+    lost = 0
+
+    def _on_frame(self, opcode: int, payload: bytes, now: float) -> None:
+        if opcode == 0x1:
+            i = payload.find(b'"text":"L')
+            if i >= 0:
+                step = _Member.step
+                if step is not None:
+                    step.arrive(payload[i + 9 : i + 17], now)
+            elif not self.joined.done() and b'"type":"joined"' in payload:
+                self.joined.set_result(None)
+        elif opcode == 0x9 and self.transport is not None:
+            self.transport.write(_frame(0xA, payload))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _Member.lost += 1
+        super().connection_lost(exc)
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+async def members_main(url: str, n: int, room: str, senders: int) -> None:
+    """Connect and join N members, then obey ``step INDEX RATE SECONDS GRACE`` / ``quit`` on stdin.
+
+    A step: the first ``senders`` members say lines in turn at RATE lines/s for SECONDS
+    (each line's send time kept), then the step waits up to GRACE seconds for every member
+    to have every line; one JSON line answers with the per-line latency to the last member.
+    """
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    loop = asyncio.get_running_loop()
+    members: list[_Member] = []
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def connect(i: int) -> None:
+        async with gate:
+            joined: asyncio.Future[None] = loop.create_future()
+            join = {"type": "join", "nick": f"u{i}", "room": room}
+            _, c = await loop.create_connection(lambda: _Member(host_port, join, joined), host, int(port))
+            await joined
+            members.append(c)
+
+    async with asyncio.timeout(SETUP_TIMEOUT):
+        await asyncio.gather(*(connect(i) for i in range(n)))
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print("ready", flush=True)
+    speakers = members[:senders]
+    while line := (await reader.readline()).decode().strip():
+        cmd, *rest = line.split()
+        if cmd == "quit":
+            break
+        index, rate, seconds, grace = int(rest[0]), float(rest[1]), float(rest[2]), float(rest[3])
+        lines = max(1, round(rate * seconds))
+        done: asyncio.Future[None] = loop.create_future()
+        step = _Member.step = _Step(index, lines, len(members), done)
+        lost_before = _Member.lost
+        t0 = time.monotonic()
+        for k in range(lines):
+            due = t0 + k / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the offered rate's clock, not synchronisation
+            step.sent[k] = time.monotonic()
+            speakers[k % len(speakers)].send_text({"type": "say", "text": f"L{index:02d}{k:06d}"})
+        sent_for = time.monotonic() - t0
+        try:
+            async with asyncio.timeout(grace):
+                await done
+        except TimeoutError:
+            # lines still on their way would load the next step: wait until none arrived for
+            # QUIET seconds (bounded), so each step starts from an idle chat
+            for _ in range(int(DRAIN_LIMIT / QUIET)):
+                if time.monotonic() - step.seen > QUIET:
+                    break
+                await asyncio.sleep(QUIET)
+        _Member.step = None
+        lat = sorted(
+            (step.last[k] - step.sent[k]) * 1e3 if step.count[k] == step.members else float("inf") for k in range(lines)
+        )
+        finished = max((t for t in step.last), default=t0)
+        result = {
+            "lines": lines,
+            "complete": step.complete,
+            "sent_for": sent_for,
+            "span": finished - t0,
+            "p50": _percentile(lat, 0.50),
+            "p99": _percentile(lat, 0.99),
+            "max": lat[-1],
+            "lost": _Member.lost - lost_before,
+        }
+        print(json.dumps(result), flush=True)
+    for c in members:
+        if c.transport is not None:
+            c.transport.close()
+
+
 # ---- the server side and the report (this process) ----------------------------------------------
 
 
@@ -298,15 +459,359 @@ async def server_main(args: argparse.Namespace) -> None:
         await node.stop()
 
 
+# ---- throughput mode: the chat nodes (subprocesses: chat_fanout.py --chat-node NAME ...) ----------
+
+COOKIE = "chat-fanout-bench"  # the cluster nodes' shared secret (loopback only)
+NODE_START_TIMEOUT = 30.0  # seconds for a node to serve and, in a cluster, to be connected to its peers
+
+
+def _free_port() -> int:
+    """A port free on 127.0.0.1 now (for a node's acceptor: each node needs the others' before they start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def chat_node_main(name: str, port: int, workers: int, peers: list[str]) -> None:
+    """One node of the chat (``peers``: ``name=port`` of every node of the service, this one
+    included; empty: a node alone, as the chat runs without a cluster). Prints its web port,
+    then ``connected`` once it is connected to every other node; stops when stdin closes."""
+    import ergopy
+    from ergopy import gen
+    from ergopy.examples.chat import ChatOptions, start_chat
+
+    routes = {n: int(p) for n, p in (x.split("=") for x in peers)}
+    options = None
+    if routes:
+        peer_routes = {n: gen.NetworkRoute(host="127.0.0.1", port=p) for n, p in routes.items() if n != name}
+        acceptor = gen.AcceptorOptions(host="127.0.0.1", port=routes[name])
+        network = gen.NetworkOptions(cookie=COOKIE, acceptors=[acceptor], registrar=False, routes=peer_routes)
+        options = gen.NodeOptions(network=network)
+    node = await ergopy.start_node(name, options)
+    try:
+        chat_options = ChatOptions(host="127.0.0.1", port=port, workers=workers)
+        if routes:
+            chat_options = ChatOptions(  # type: ignore[call-arg]
+                host="127.0.0.1", port=port, workers=workers, cluster=tuple(routes), reuse_port=True
+            )
+        chat = await start_chat(node, chat_options)
+        print(chat.port, flush=True)
+        if len(routes) > 1:
+            await _connect_peers(node, set(routes) - {name})
+        print("connected", flush=True)
+        reader = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        await reader.read()  # until the driver closes stdin
+    finally:
+        await node.stop()
+
+
+async def _connect_peers(node: Any, others: set[str]) -> None:
+    """Return once ``node`` is connected to every node of ``others`` (dialling the missing ones).
+
+    Raises RuntimeError after NODE_START_TIMEOUT.
+    """
+    from ergopy import gen
+
+    for _ in range(int(NODE_START_TIMEOUT / 0.1)):
+        missing = others - {str.__str__(n) for n in node.network.nodes()}
+        if not missing:
+            return
+        for peer in sorted(missing):  # the chat dials its peers too; this does not wait for its interval
+            with contextlib.suppress(gen.Error, OSError):
+                await node.network.get_node(peer)
+        await asyncio.sleep(0.1)  # a peer started after this node is not listening yet
+    raise RuntimeError(f"{node.name} not connected to {sorted(others)} within {NODE_START_TIMEOUT:g} s")
+
+
+def cluster_available() -> str | None:
+    """Why the chat cannot run on several nodes here (the chat of this tree has no cluster), or None."""
+    from ergopy.examples.chat import ChatOptions
+
+    fields = getattr(ChatOptions, "__dataclass_fields__", {})
+    if "cluster" not in fields or "reuse_port" not in fields:
+        return "not available: ChatOptions has no cluster/reuse_port in this tree (the chat across nodes)"
+    return None
+
+
+# ---- throughput mode: the driver (this process) ---------------------------------------------------
+
+
+def _affinity(cpu: int | None) -> Any:
+    """A preexec_fn pinning a child to ``cpu``, or to every core when None (not the driver's own mask)."""
+    every = set(range(os.cpu_count() or 1))
+
+    def apply() -> None:
+        if hasattr(os, "sched_setaffinity"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, {cpu} if cpu is not None else every)
+
+    return apply
+
+
+class _Proc:
+    """A child with a line reader that times out (the child may hang: we do not)."""
+
+    def __init__(self, cmd: list[str], cpu: int | None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.p = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, preexec_fn=_affinity(cpu)
+        )
+        assert self.p.stdout is not None
+        self.fd = self.p.stdout.fileno()
+        self.buf = b""
+
+    def readline(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no line from {self.p.args[-1]!r} in {timeout:g} s")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    raise EOFError(f"a child exited ({self.p.wait()})")
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode().strip()
+
+    def write(self, line: str) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(line.encode() + b"\n")
+        self.p.stdin.flush()
+
+    def cpu(self) -> float:
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        """Close stdin (the child stops by itself), then wait; killed after 20 s."""
+        if self.p.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.p.stdin.close()
+        try:
+            self.p.wait(20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        if self.p.stdout is not None:
+            self.p.stdout.close()
+
+
+def _sockets(pid: int) -> int:
+    """How many sockets ``pid`` holds."""
+    n = 0
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return n
+
+
+def _start_nodes(count: int, workers: int, cpus: list[int | None]) -> tuple[list[_Proc], int]:
+    """The chat on ``count`` node processes (one: alone, as the chat runs today; more: a cluster on
+    one web port); returns them, once every one is connected to the others, and the port.
+
+    Raises RuntimeError when a node does not start within NODE_START_TIMEOUT.
+    """
+    names = [f"fanout{i + 1}@localhost" for i in range(count)]
+    peers = [f"{n}={_free_port()}" for n in names] if count > 1 else []
+    nodes: list[_Proc] = []
+    port = 0
+    try:
+        for i, name in enumerate(names):
+            cmd = [sys.executable, __file__, "--chat-node", name, str(port), str(workers), *peers]
+            nodes.append(_Proc(cmd, cpus[i]))
+            port = int(nodes[-1].readline(NODE_START_TIMEOUT))
+        for node in nodes:
+            if (line := node.readline(NODE_START_TIMEOUT)) != "connected":
+                raise RuntimeError(f"a node said {line!r}")
+    except (TimeoutError, EOFError, ValueError, RuntimeError) as e:
+        for node in nodes:
+            node.stop()
+        raise RuntimeError(f"the chat on {count} node(s) did not start: {e}") from e
+    return nodes, port
+
+
+@dataclass(slots=True)
+class StepResult:
+    rate: float  # lines/s offered
+    lines: int
+    complete: int
+    sent_for: float  # seconds the senders took to say them (the offered rate's window)
+    span: float  # seconds from the first line sent to the last line at its last member
+    p50: float  # ms, latency of a line to its last member
+    p99: float
+    max: float
+    lost: int  # connections lost during the step
+    node_cpu: float  # share of one core, summed over the nodes
+    client_cpu: float
+    why: str = ""  # why the step failed; empty: it passed
+
+    @property
+    def ok(self) -> bool:
+        return not self.why
+
+
+def _run_step(
+    members: _Proc, nodes: list[_Proc], index: int, rate: float, args: argparse.Namespace, n: int
+) -> StepResult:
+    grace = max(1.0 + 4 * args.bound / 1e3, args.step_seconds / 2)  # a passing line is at its last member by then
+    c0 = (sum(x.cpu() for x in nodes), members.cpu(), time.monotonic())
+    members.write(f"step {index} {rate:g} {args.step_seconds:g} {grace:g}")
+    r = json.loads(members.readline(args.step_seconds * 3 + grace + 30))
+    c1 = (sum(x.cpu() for x in nodes), members.cpu(), time.monotonic())
+    dt = c1[2] - c0[2]
+    s = StepResult(
+        rate, r["lines"], r["complete"], r["sent_for"], r["span"], r["p50"], r["p99"], r["max"], r["lost"],
+        (c1[0] - c0[0]) / dt, (c1[1] - c0[1]) / dt,
+    )  # fmt: skip
+    if s.lost:
+        s.why = f"{s.lost} connections lost"
+    elif s.complete < s.lines:
+        s.why = f"{s.lines - s.complete} of {s.lines} lines not at every member within {grace:g} s"
+    elif s.sent_for > args.step_seconds * 1.1 + 0.05:
+        s.why = f"the members' process could not offer {rate:g} lines/s (took {s.sent_for:.2f} s)"
+    elif s.p99 > args.bound:
+        s.why = f"p99 {s.p99:.0f} ms > {args.bound:g} ms"
+    return s
+
+
+def sweep(count: int, args: argparse.Namespace) -> tuple[list[StepResult], float]:
+    """The chat on ``count`` nodes, ``args.members`` members in one room: offered rates doubled
+    from ``args.start_rate`` until a step fails, then halved intervals between the best that
+    passed and the first that failed, ``args.steps`` steps at most. Returns the steps and the
+    setup time. Raises RuntimeError when the chat or the members cannot start."""
+    n = args.members
+    a, b = args.server_cpu, args.client_cpu
+    pinned = a >= 0 and b >= 0 and a != b and (os.cpu_count() or 1) >= 2
+    if count == 1:
+        cpus: list[int | None] = [a if pinned else None]
+        client: int | None = b if pinned else None
+    else:
+        cpus = [([a, b][i % 2] if pinned else None) for i in range(count)]
+        client = None
+    nodes, port = _start_nodes(count, args.workers, cpus)
+    members: _Proc | None = None
+    steps: list[StepResult] = []
+    try:
+        t0 = time.monotonic()
+        url = f"ws://127.0.0.1:{port}/ws"
+        cmd = [sys.executable, __file__, "--member-clients", url, str(n), "tp", str(args.senders)]
+        members = _Proc(cmd, client)
+        if (line := members.readline(SETUP_TIMEOUT)) != "ready":
+            raise RuntimeError(f"the members did not start: {line!r}")
+        setup = time.monotonic() - t0
+        if count > 1:
+            split = " / ".join(f"{_sockets(x.p.pid):,}" for x in nodes)
+            print(f"    {count} nodes: sockets per node (members, listening and node links): {split}", flush=True)
+        rate, best, worst = args.start_rate, 0.0, 0.0
+        for i in range(args.steps):
+            s = _run_step(members, nodes, i % 100, rate, args, n)
+            steps.append(s)
+            print(f"    {count} node(s), step {i + 1}: {_step_line(s, n)}", flush=True)
+            if s.ok:
+                best = rate
+            else:
+                worst = rate
+            if worst == 0:
+                rate *= 2
+            elif best == 0:
+                rate = rate / 2  # the first step failed: look below it
+            else:
+                rate = (best * worst) ** 0.5
+                if worst / best < 1.08:
+                    break  # within 8%: finer steps would be noise on a shared machine
+        members.write("quit")
+        return steps, setup
+    except (TimeoutError, EOFError, ValueError) as e:
+        raise RuntimeError(f"the chat on {count} node(s): {e}") from e
+    finally:
+        if members is not None:
+            members.stop()
+        for node in nodes:
+            node.stop()
+
+
+def _step_line(s: StepResult, n: int) -> str:
+    verdict = "ok" if s.ok else f"FAIL: {s.why}"
+    return (
+        f"{s.rate:8.1f} lines/s offered ({s.rate * n:,.0f} frames/s)  p50 {s.p50:7.1f} ms  p99 {s.p99:7.1f} ms  "
+        f"nodes CPU {s.node_cpu:4.0%}  members CPU {s.client_cpu:4.0%}  {verdict}"
+    )
+
+
+def throughput_report(runs: dict[int, tuple[list[StepResult], float] | str], args: argparse.Namespace) -> None:
+    n = args.members
+    print(
+        f"\nthroughput: {n:,} members in one room, {args.senders} of them saying lines at a fixed offered rate "
+        f"({args.step_seconds:g} s per step); a rate passes when every line reached every member and the p99 "
+        f"of a line's latency to its LAST member is <= {args.bound:g} ms"
+    )
+    print(
+        f"  {'nodes':<8}{'best lines/s':>13}{'frames/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'nodes CPU':>11}{'members CPU':>13}"
+    )
+    best: dict[int, float] = {}
+    for count, run in runs.items():
+        if isinstance(run, str):
+            print(f"  {count:<8}{run}")
+            continue
+        steps, _setup = run
+        passed = [s for s in steps if s.ok]
+        if not passed:
+            print(f"  {count:<8}no offered rate passed (lowest tried {min(s.rate for s in steps):g} lines/s)")
+            continue
+        s = max(passed, key=lambda x: x.rate)
+        capped = all(x.rate <= s.rate for x in steps)  # nothing above it was tried: its ceiling is higher
+        if not capped:
+            best[count] = s.rate
+        print(
+            f"  {count:<8}{s.rate:>13.1f}{s.rate * n:>12,.0f}{s.p50:>9.1f}{s.p99:>9.1f}{s.node_cpu:>11.0%}"
+            f"{s.client_cpu:>13.0%}" + ("   (the highest rate tried: the ceiling is higher)" if capped else "")
+        )
+    if 1 in args.nodes and 2 in args.nodes and (1 not in best or 2 not in best):
+        print("  2 nodes / 1 node: not determined (a sweep did not find its ceiling: more --steps)")
+    if 1 in best and 2 in best:
+        ratio = best[2] / best[1]
+        verdict = "met" if ratio >= THROUGHPUT_TARGET else "NOT met"
+        print(f"  2 nodes / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
+              f"(issue 11's target >= {THROUGHPUT_TARGET}x: {verdict})")  # fmt: skip
+    print(
+        "  nodes CPU: summed over the node processes (200% = both cores). Pinning: 1 node on core "
+        f"{args.server_cpu}, members on core {args.client_cpu}; 2 nodes one per core, the members' process "
+        "not pinned (it shares both cores with the nodes)"
+    )
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000])
+    parser.add_argument("--n", type=_ints, default=[1000, 5000])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--quick", action="store_true", help="N = 200, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="small N, few rounds and short steps, for CI")
     parser.add_argument("--server-cpu", type=int, default=0, help="-1: do not pin")
     parser.add_argument("--client-cpu", type=int, default=1, help="-1: do not pin")
+    parser.add_argument("--part", choices=("all", "fanout", "throughput"), default="all")
+    throughput = parser.add_argument_group("throughput mode")
+    throughput.add_argument("--nodes", type=_ints, default=[1, 2], help="node counts to compare (default 1,2)")
+    throughput.add_argument("--members", type=int, default=5000, help="members of the room (default 5000)")
+    throughput.add_argument("--senders", type=int, default=10, help="members that say the lines (default 10)")
+    throughput.add_argument("--step-seconds", type=float, default=4.0, help="seconds per offered rate (default 4)")
+    throughput.add_argument("--steps", type=int, default=9, help="offered rates tried at most (default 9)")
+    throughput.add_argument("--start-rate", type=float, default=None, help="first lines/s (default 20000/members)")
+    throughput.add_argument("--bound", type=float, default=250.0, help="p99 bound, ms (default 250)")
     parser.add_argument("--clients", nargs=3, metavar=("URL", "N", "ROOM"), help=argparse.SUPPRESS)
+    parser.add_argument("--member-clients", nargs=4, metavar=("URL", "N", "ROOM", "SENDERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--chat-node", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     fds = raise_fd_limit()
     if args.clients:
@@ -314,12 +819,23 @@ def main() -> None:
         url, n, room = args.clients
         run(clients_main(url, int(n), room))
         return
+    if args.member_clients:  # pinned (or not) by the driver
+        url, n, room, senders = args.member_clients
+        run(members_main(url, int(n), room, int(senders)))
+        return
+    if args.chat_node:
+        name, port, workers, *peers = args.chat_node
+        run(chat_node_main(name, int(port), int(workers), peers))
+        return
     if args.quick:
         args.n, args.rounds = [200], 3
-    need = 2 * max(args.n) + 100  # both ends of every connection may share this machine's limit
+        args.members, args.step_seconds, args.steps = 300, 0.5, 4
+    if args.start_rate is None:  # frames/s: well under one node's ceiling, reached in few doublings in quick
+        args.start_rate = (30_000 if args.quick else 20_000) / args.members
+    sizes = (args.n if args.part != "throughput" else []) + ([args.members] if args.part != "fanout" else [])
+    need = 2 * max(sizes) + 100  # both ends of every connection may share this machine's limit
     if fds < need:
-        sys.exit(f"RLIMIT_NOFILE is {fds}; N={max(args.n)} needs about {need}: raise the hard limit (ulimit -Hn)")
-    pin(args.server_cpu)
+        sys.exit(f"RLIMIT_NOFILE is {fds}; N={max(sizes)} needs about {need}: raise the hard limit (ulimit -Hn)")
     try:
         import uvloop  # noqa: F401
 
@@ -330,7 +846,27 @@ def main() -> None:
         f"chat fan-out: python {sys.version.split()[0]}, loop={loop}, workers={args.workers}, "
         f"rounds={args.rounds}, cpus: server {args.server_cpu}, clients {args.client_cpu}, fd limit {fds}"
     )
-    run(server_main(args))
+    started = time.monotonic()
+    if args.part != "throughput":
+        every = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+        pin(args.server_cpu)
+        run(server_main(args))
+        if every:
+            os.sched_setaffinity(0, every)  # the throughput driver only waits: it is not pinned
+    if args.part != "fanout":
+        print(f"\nthroughput mode ({time.monotonic() - started:.0f} s so far): one sweep per node count", flush=True)
+        runs: dict[int, tuple[list[StepResult], float] | str] = {}
+        why = cluster_available()
+        for count in args.nodes:
+            if count > 1 and why:
+                runs[count] = why
+                continue
+            try:
+                runs[count] = sweep(count, args)
+            except RuntimeError as e:
+                runs[count] = f"failed: {e}"
+        throughput_report(runs, args)
+    print(f"\nchat_fanout: {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":

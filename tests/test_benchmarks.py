@@ -160,3 +160,27 @@ def test_soak_short_run_loses_nothing_silently() -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "lost silently: 0" in proc.stdout and "left behind: nothing" in proc.stdout
     assert proc.stdout.rstrip().endswith("PASS")
+
+
+def test_chat_fanout_throughput_quick_compares_one_node_with_two() -> None:
+    """Throughput mode: a sweep of offered rates on 1 node and on 2 nodes (when the chat has its
+    cluster), the highest passing lines/s of each and their ratio (or why it is not determined)."""
+    from ergopy.examples.chat import ChatOptions
+
+    script = str(ROOT / "benchmarks" / "chat_fanout.py")
+    cmd = [sys.executable, script, "--quick", "--part", "throughput"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "N = 200 members" not in out  # the fan-out part is not run
+    table = _section(out, "throughput: 300 members in one room")
+    assert "p99 of a line's latency to its LAST member is <= 250 ms" in table
+    row = r"\s+\d+\.\d\s+[\d,]+\s+\d+\.\d\s+\d+\.\d\s+\d+%\s+\d+%"  # lines/s, frames/s, p50, p99, CPUs
+    assert re.search(rf"^  1 {row}", table, re.M), table
+    assert re.search(r"^\s+1 node\(s\), step 1: .* (ok|FAIL: .+)$", out, re.M), out
+    if "cluster" in ChatOptions.__dataclass_fields__:
+        assert re.search(rf"^  2 {row}", table, re.M), table
+        assert re.search(r"2 nodes: sockets per node \(members, listening and node links\): [\d,]+ / [\d,]+", out), out
+        measured = r"\d+\.\d\dx lines/s at p99 <= 250 ms \(issue 11's target >= 1\.6x: (NOT )?met\)"
+        ratio = rf"2 nodes / 1 node: ({measured}|not determined)"
+        assert re.search(ratio, table), table
+    else:
+        assert re.search(r"^  2\s+not available: ChatOptions has no cluster", table, re.M), table
