@@ -394,3 +394,41 @@ async def test_the_page_follows_its_room_to_another_node_without_reloading(
     await expect(page.locator("#status")).to_have_text("connected")  # the same connection throughout
     assert loads == []  # and no reload
     await c.reap(b)
+
+
+# ---- nodes that disagree on the live set ----------------------------------------------------
+
+
+async def test_a_join_between_nodes_that_disagree_on_the_live_set_ends_in_an_error_not_a_loop(
+    net_cluster: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Misconfigured: a's service is (a, b), b's is (b, c). For a room whose home is b by
+    a's view and c by b's, b's rooms supervisor answers "not mine" and a's worker asks
+    again every RETRY_INTERVAL, a bounded number of times, then tells the member."""
+    from ergopy.examples.chat import worker
+
+    monkeypatch.setattr(worker, "RETRY_LIMIT", 3)
+    a = await net_cluster("a@localhost")
+    b = await net_cluster("b@localhost")
+    c = await net_cluster("c@localhost")
+    chat_a = await start_chat(a, ChatOptions(port=0, workers=1, cluster=("a@localhost", "b@localhost")))
+    await start_chat(b, ChatOptions(port=0, workers=1, cluster=("b@localhost", "c@localhost")))
+    await start_chat(c, ChatOptions(port=0, workers=1, cluster=("b@localhost", "c@localhost")))
+    async with asyncio.timeout(TIMEOUT):  # the diallers connect a to b and b to c
+        for node, peer in ((a, "b@localhost"), (b, "c@localhost")):
+            while peer not in node.network.nodes():
+                await node.network._endpoint.changes.wait()
+    room = next(
+        f"room{i}"
+        for i in range(10_000)
+        if rendezvous(f"room{i}", ["a@localhost", "b@localhost"]) == "b@localhost"
+        and rendezvous(f"room{i}", ["b@localhost", "c@localhost"]) == "c@localhost"
+    )
+    async with websockets.connect(chat_a.ws_url, open_timeout=TIMEOUT) as ws:
+        start = time.monotonic()
+        await send(ws, type="join", nick="alice", room=room)
+        reply = await recv(ws)
+        assert reply == {"type": "error", "error": f"cannot place room {room!r}: nodes disagree"}
+        assert time.monotonic() - start >= 3 * worker.RETRY_INTERVAL  # it did ask again
+        await send(ws, type="say", text="anyone?")
+        assert await recv(ws) == {"type": "error", "error": "join a room first"}
