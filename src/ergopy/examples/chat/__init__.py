@@ -7,6 +7,8 @@ from code with :func:`start_chat`. The modules, in reading order:
 - :mod:`.room`: a process per room, publishing its lines as an Ergo event;
 - :mod:`.worker`: the pool of processes serving the WebSocket connections;
 - :mod:`.app`: the supervision tree and the web server;
+- :mod:`.cluster`: the chat across nodes (``ChatOptions.cluster``): each room on one
+  home node, members on any, rooms that follow their node's loss or return;
 - ``page.html``: the browser side.
 """
 
