@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import queue
 import re
@@ -225,20 +226,24 @@ async def close_code(ws: Any) -> int | None:
         pytest.fail(f"the connection was not closed within {TIMEOUT} s")
 
 
-@pytest.mark.parametrize("to", ["launcher", "process group"])
-def test_sigint_stops_every_chat_node_clients_see_1001_and_the_launcher_exits_0(launch: Any, to: str) -> None:
-    """(b) Ctrl-C to the launcher alone, or as a terminal sends it (the whole process group):
-    every node stops gracefully (each client sees 1001), one "chat: stopped", exit 0, no
-    traceback, no restart."""
+@pytest.mark.parametrize(
+    ("sig", "to"), [(signal.SIGINT, "launcher"), (signal.SIGINT, "process group"), (signal.SIGTERM, "launcher")]
+)
+def test_a_signal_stops_every_chat_node_clients_see_1001_and_the_launcher_exits_0(
+    launch: Any, sig: signal.Signals, to: str
+) -> None:
+    """(b) Ctrl-C to the launcher alone, or as a terminal sends it (the whole process group),
+    or SIGTERM to the launcher: every node stops gracefully (each client sees 1001), one
+    "chat: stopped", exit 0, no traceback, no restart."""
     launcher, port = chat(launch, 2)
 
     async def clients() -> list[int | None]:
         conns = await connect_all(port, 8)
         try:
             if to == "launcher":
-                launcher.proc.send_signal(signal.SIGINT)
+                launcher.proc.send_signal(sig)
             else:
-                os.killpg(launcher.proc.pid, signal.SIGINT)
+                os.killpg(launcher.proc.pid, sig)
             return list(await asyncio.gather(*(close_code(ws) for ws in conns)))
         finally:
             for ws in conns:
@@ -468,3 +473,30 @@ def test_chat_peers_with_an_address_become_static_routes(monkeypatch: pytest.Mon
     assert options.network.cookie == "s3cret"
     assert options.network.routes == {"chat2@10.0.0.2": gen.NetworkRoute(host="10.0.0.2", port=11150)}
     assert options.network.acceptors == [gen.AcceptorOptions(host="10.0.0.1", port=11144, port_range=11144)]
+
+
+def test_a_launcher_that_fails_to_start_a_child_stops_those_it_started(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import functools
+
+    from launcher_app import main
+
+    import ergopy
+    from ergopy import _launch
+
+    start = _launch._Launcher._start
+
+    def start_one_then_fail(self: Any, child: Any) -> None:
+        if child.index == 2:
+            raise OSError("no more processes")
+        start(self, child)
+
+    monkeypatch.setattr(_launch._Launcher, "_start", start_one_then_fail)
+    caplog.set_level(logging.INFO, "ergopy.launch")
+    with pytest.raises(OSError, match="no more processes"):
+        ergopy.run(functools.partial(main, free_port(), 0, 0, 0, False), nodes=2)
+    (pid,) = [
+        int(m.group(3)) for r in caplog.records for m in [STARTED.search("ergopy.launch: " + r.getMessage())] if m
+    ]
+    assert gone(pid), "the child the launcher started was stopped and reaped"

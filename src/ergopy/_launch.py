@@ -180,14 +180,14 @@ class _Launcher:
             for child in self.children:
                 self._start(child)
             self._supervise()
+        except BaseException:
+            self._abort()  # e.g. a child that cannot be started: the others must not outlive us
+            raise
         finally:
-            try:
-                self._kill_all()  # only does something if the loop above raised
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-                self.wake_r.close()
-                self.wake_w.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.wake_r.close()
+            self.wake_w.close()
         if self.failure is not None:
             raise LaunchError(self.failure)
         if self.unclean:
@@ -305,6 +305,21 @@ class _Launcher:
                 _signal(p, signal.SIGKILL)
             p.join()
             child.process = None
+
+    def _abort(self) -> None:
+        """After an error in the launcher itself: SIGTERM to every child, up to ``grace``
+        seconds for each to exit, then SIGKILL; every child reaped."""
+        live = [c.process for c in self.children if c.process is not None]
+        for p in live:
+            _signal(p, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        for p in live:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.exitcode is None:
+                _signal(p, signal.SIGKILL)
+                p.join()
+        for c in self.children:
+            c.process = None
 
 
 def _signal(p: BaseProcess, sig: int) -> None:
