@@ -79,6 +79,12 @@ class Cluster:
     def kill(self, name: str) -> None:
         self.procs[name].kill()  # SIGKILL: no goodbye on any socket
 
+    def stop(self, name: str) -> None:
+        """A graceful stop: ``node.stop()`` there (its stdin closes)."""
+        stdin = self.procs[name].stdin
+        assert stdin is not None
+        stdin.close()
+
     async def reap(self, name: str) -> None:
         async with asyncio.timeout(10):
             await self.procs[name].wait()
@@ -276,6 +282,26 @@ async def test_kill_9_of_the_rooms_node_tells_its_members_within_2s_and_the_room
     await lines_reach_everyone(members, room)
 
 
+async def test_a_graceful_stop_of_the_rooms_node_moves_the_room_too(cluster: Callable[[int], Any]) -> None:
+    """A node that stops ends its rooms first (reason ``shutdown``, while its connections
+    are still up and its rooms supervisor may be gone): the members still follow the
+    room to a live node."""
+    c: Cluster = await cluster(3)
+    b, cc = c.names[1], c.names[2]
+    room = room_on(b, c.names)
+    members = [(await c.client(A), "a0"), (await c.client(cc), "c0")]
+    await join_all(members, room)
+    start = time.monotonic()
+    c.stop(b)
+    for ws, _ in members:
+        assert await recv(ws, TOLD) == {"type": "moved", "room": room}
+    for ws, _ in members:
+        await until(ws, moved_back(2))
+    print(f"room back {(time.monotonic() - start) * 1000:.0f} ms after the stop began")
+    await c.reap(b)
+    await lines_reach_everyone(members, room)
+
+
 # ---- (d) kill -9 of a node holding connections ------------------------------------------------
 
 
@@ -428,7 +454,29 @@ async def test_a_join_between_nodes_that_disagree_on_the_live_set_ends_in_an_err
         start = time.monotonic()
         await send(ws, type="join", nick="alice", room=room)
         reply = await recv(ws)
-        assert reply == {"type": "error", "error": f"cannot place room {room!r}: nodes disagree"}
+        assert reply == {"type": "error", "error": f"cannot place room {room!r}: no node of the service takes it"}
         assert time.monotonic() - start >= 3 * worker.RETRY_INTERVAL  # it did ask again
         await send(ws, type="say", text="anyone?")
         assert await recv(ws) == {"type": "error", "error": "join a room first"}
+
+
+async def test_a_room_whose_node_never_answers_ends_in_an_error_not_a_wait(
+    net_cluster: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b is in a's service and connected, but runs no chat: nothing answers a's OpenRoom
+    there. a's worker asks again after OPEN_TIMEOUT, a bounded number of times."""
+    from ergopy.examples.chat import worker
+
+    monkeypatch.setattr(worker, "RETRY_LIMIT", 2)
+    monkeypatch.setattr(worker, "OPEN_TIMEOUT", 0.2)
+    a = await net_cluster("a@localhost")
+    await net_cluster("b@localhost")
+    chat_a = await start_chat(a, ChatOptions(port=0, workers=1, cluster=("a@localhost", "b@localhost")))
+    await a.network.get_node("b@localhost")
+    room = room_on("b@localhost", ["a@localhost", "b@localhost"])
+    async with websockets.connect(chat_a.ws_url, open_timeout=TIMEOUT) as ws:
+        start = time.monotonic()
+        await send(ws, type="join", nick="alice", room=room)
+        reply = await recv(ws)
+        assert reply == {"type": "error", "error": f"cannot place room {room!r}: no node of the service takes it"}
+        assert time.monotonic() - start >= 3 * worker.OPEN_TIMEOUT  # it waited for an answer each time

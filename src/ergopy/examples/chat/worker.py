@@ -28,16 +28,19 @@ from .room import ROOMS, OpenRoom, RoomJoin, RoomJoined, RoomLeave, RoomOpened, 
 __all__ = ["ChatWorker"]
 
 RETRY_INTERVAL = 0.25  # seconds; a room's node said "not mine": the live sets agree again within a dial interval
-RETRY_LIMIT = 40  # asks (10 s) before the joins are refused: far above a dial interval, bounded anyway
+RETRY_LIMIT = 20  # asks again (5 to 20 s) before the joins are refused: far above a dial interval, bounded anyway
+OPEN_TIMEOUT = 1.0  # seconds for another node's answer to OpenRoom (a stopping node answers nothing): then ask again
 
 
 class _Retry:
-    """To itself, ``RETRY_INTERVAL`` after a node answered that a room is not its: place it again."""
+    """To itself: place the room again (after a "not mine", or no answer to an OpenRoom).
+    ``attempt`` tells a stale one (the room was placed again since) from a live one."""
 
-    __slots__ = ("room",)
+    __slots__ = ("attempt", "room")
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, attempt: int) -> None:
         self.room = room
+        self.attempt = attempt
 
 
 class _Connection:
@@ -53,7 +56,9 @@ class _Connection:
 class _LocalRoom:
     """This worker's view of one room: where it lives, its members here, and those still joining."""
 
-    __slots__ = ("event", "members", "opening", "pending", "retries", "returning", "subscribed", "target")
+    __slots__ = (
+        "attempt", "event", "members", "opening", "pending", "retries", "returning", "subscribed", "target",
+    )  # fmt: skip
 
     def __init__(self, event: gen.Event, target: Any) -> None:
         self.event = event  # the room's event on its home node
@@ -64,6 +69,7 @@ class _LocalRoom:
         self.members: dict[Alias, str] = {}
         self.returning: set[Alias] = set()  # pending members following the room to a new home
         self.retries = 0  # "not mine" answers in a row
+        self.attempt = 0  # counts OpenRooms sent: a _Retry for an earlier one is stale
 
 
 class ChatWorker(act.Actor):
@@ -98,7 +104,7 @@ class ChatWorker(act.Actor):
         elif t is gen.MessageDownEvent:
             self._on_room_down(message)
         elif t is _Retry:
-            self._on_retry(message.room)
+            self._on_retry(message.room, message.attempt)
         else:
             self.log.warning("chat worker: unexpected message from %s: %r", from_, message)
 
@@ -231,13 +237,20 @@ class ChatWorker(act.Actor):
         if local.opening:
             return
         local.opening = True
-        rooms: Any = ROOMS if local.event.node == self.node.name else gen.ProcessID(ROOMS, local.event.node)
+        local.attempt += 1
+        if local.event.node == self.node.name:
+            self.send(ROOMS, OpenRoom(room))
+            return
         try:
-            self.send(rooms, OpenRoom(room))
+            self.send(gen.ProcessID(ROOMS, local.event.node), OpenRoom(room))
         except gen.Error:
-            local.opening = False  # its node was lost just now: our MessageDownEvent is on the way
+            local.opening = False  # its node was lost just now: the next live one
             self._place(room, local)
             self._subscribe(room, local)
+            return
+        # A node that is stopping has no rooms supervisor any more, and a send to a name
+        # that is gone there is dropped silently: without an answer, place the room again.
+        self.send_after(self.pid, _Retry(room, local.attempt), OPEN_TIMEOUT)
 
     def _to_room(self, local: _LocalRoom, message: Any) -> None:
         try:
@@ -255,20 +268,23 @@ class ChatWorker(act.Actor):
                 self._drop(alias, message.room, local, f"cannot open room {message.room!r}: {message.error}")
             return
         if message.elsewhere:
-            local.retries += 1
-            if local.retries > RETRY_LIMIT:
-                for alias in list(local.pending):
-                    self._drop(alias, message.room, local, f"cannot place room {message.room!r}: nodes disagree")
-                return
             local.opening = True  # held until the retry: joins meanwhile wait in pending
-            self.send_after(self.pid, _Retry(message.room), RETRY_INTERVAL)
+            local.attempt += 1
+            self.send_after(self.pid, _Retry(message.room, local.attempt), RETRY_INTERVAL)
             return
         local.retries = 0
         self._subscribe(message.room, local)
 
-    def _on_retry(self, room: str) -> None:
+    def _on_retry(self, room: str, attempt: int) -> None:
         local = self.rooms.get(room)
-        if local is None or local.subscribed:
+        if local is None or local.subscribed or attempt != local.attempt:
+            return
+        local.retries += 1
+        if local.retries > RETRY_LIMIT:
+            # The nodes do not agree on the live set (a misconfigured service), or its
+            # node does not answer: bounded, then the members are told.
+            for alias in list(local.pending):
+                self._drop(alias, room, local, f"cannot place room {room!r}: no node of the service takes it")
             return
         self._place(room, local)
         self._subscribe(room, local)
@@ -300,7 +316,10 @@ class ChatWorker(act.Actor):
             if isinstance(reason, gen.EventUnknownError):
                 self._open(room, local)  # not running on its home: start it there
                 return
-            if isinstance(reason, gen.NoConnectionError | gen.UnregisteredError):
+            if (
+                isinstance(reason, gen.NoConnectionError | gen.UnregisteredError)
+                or reason is gen.TERMINATE_REASON_SHUTDOWN  # its node is stopping
+            ):
                 self._follow(room, local)
                 return
         for alias in list(local.members):
