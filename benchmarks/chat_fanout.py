@@ -327,6 +327,7 @@ async def members_main(url: str, n: int, room: str, senders: int) -> None:
         done: asyncio.Future[None] = loop.create_future()
         step = _Member.step = _Step(index, lines, len(members), done)
         lost_before = _Member.lost
+        print("go", flush=True)  # the driver samples CPU now and at "sent": the offered load's window
         t0 = time.monotonic()
         for k in range(lines):
             due = t0 + k / rate
@@ -336,6 +337,7 @@ async def members_main(url: str, n: int, room: str, senders: int) -> None:
             step.sent[k] = time.monotonic()
             speakers[k % len(speakers)].send_text({"type": "say", "text": f"L{index:02d}{k:06d}"})
         sent_for = time.monotonic() - t0
+        print("sent", flush=True)
         try:
             async with asyncio.timeout(grace):
                 await done
@@ -648,8 +650,8 @@ class StepResult:
     p99: float
     max: float
     lost: int  # connections lost during the step
-    node_cpu: float  # share of one core, summed over the nodes
-    client_cpu: float
+    node_cpu: float  # share of one core while the lines were said, summed over the nodes
+    client_cpu: float  # the members' process, the same window
     why: str = ""  # why the step failed; empty: it passed
 
     @property
@@ -661,10 +663,14 @@ def _run_step(
     members: _Proc, nodes: list[_Proc], index: int, rate: float, args: argparse.Namespace, n: int
 ) -> StepResult:
     grace = max(1.0 + 4 * args.bound / 1e3, args.step_seconds / 2)  # a passing line is at its last member by then
-    c0 = (sum(x.cpu() for x in nodes), members.cpu(), time.monotonic())
     members.write(f"step {index} {rate:g} {args.step_seconds:g} {grace:g}")
-    r = json.loads(members.readline(args.step_seconds * 3 + grace + 30))
+    if (line := members.readline(30)) != "go":
+        raise RuntimeError(f"the members said {line!r}")
+    c0 = (sum(x.cpu() for x in nodes), members.cpu(), time.monotonic())
+    if (line := members.readline(args.step_seconds * 3 + 30)) != "sent":
+        raise RuntimeError(f"the members said {line!r}")
     c1 = (sum(x.cpu() for x in nodes), members.cpu(), time.monotonic())
+    r = json.loads(members.readline(grace + DRAIN_LIMIT + 30))
     dt = c1[2] - c0[2]
     s = StepResult(
         rate, r["lines"], r["complete"], r["sent_for"], r["span"], r["p50"], r["p99"], r["max"], r["lost"],
@@ -687,8 +693,7 @@ def sweep(count: int, args: argparse.Namespace) -> tuple[list[StepResult], float
     passed and the first that failed, ``args.steps`` steps at most. Returns the steps and the
     setup time. Raises RuntimeError when the chat or the members cannot start."""
     n = args.members
-    a, b = args.server_cpu, args.client_cpu
-    pinned = a >= 0 and b >= 0 and a != b and (os.cpu_count() or 1) >= 2
+    pinned, (a, b), _ = _pinning(args)
     if count == 1:
         cpus: list[int | None] = [a if pinned else None]
         client: int | None = b if pinned else None
@@ -737,6 +742,18 @@ def sweep(count: int, args: argparse.Namespace) -> tuple[list[StepResult], float
             node.stop()
 
 
+def _pinning(args: argparse.Namespace) -> tuple[bool, tuple[int, int], str]:
+    """Whether the throughput mode pins (two distinct usable cores given), the cores, and what it says."""
+    a, b = args.server_cpu, args.client_cpu
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if a in usable and b in usable and a != b:
+        return True, (a, b), (
+            f"1 node on core {a}, the members on core {b}; 2 nodes one per core, the members not pinned "
+            f"(they share both cores with the nodes)"
+        )  # fmt: skip
+    return False, (a, b), "nothing pinned (no two distinct usable cores given)"
+
+
 def _step_line(s: StepResult, n: int) -> str:
     verdict = "ok" if s.ok else f"FAIL: {s.why}"
     return (
@@ -754,7 +771,7 @@ def throughput_report(runs: dict[int, tuple[list[StepResult], float] | str], arg
     )
     print(
         f"  {'nodes':<8}{'best lines/s':>13}{'frames/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'nodes CPU':>11}{'members CPU':>13}"
+        f"{'nodes CPU':>11}{'members CPU':>13}{'nodes ms/line':>15}{'members ms/line':>17}"
     )
     best: dict[int, float] = {}
     for count, run in runs.items():
@@ -772,7 +789,8 @@ def throughput_report(runs: dict[int, tuple[list[StepResult], float] | str], arg
             best[count] = s.rate
         print(
             f"  {count:<8}{s.rate:>13.1f}{s.rate * n:>12,.0f}{s.p50:>9.1f}{s.p99:>9.1f}{s.node_cpu:>11.0%}"
-            f"{s.client_cpu:>13.0%}" + ("   (the highest rate tried: the ceiling is higher)" if capped else "")
+            f"{s.client_cpu:>13.0%}{s.node_cpu / s.rate * 1e3:>15.1f}{s.client_cpu / s.rate * 1e3:>17.1f}"
+            + ("   (the highest rate tried: the ceiling is higher)" if capped else "")
         )
     if 1 in args.nodes and 2 in args.nodes and (1 not in best or 2 not in best):
         print("  2 nodes / 1 node: not determined (a sweep did not find its ceiling: more --steps)")
@@ -782,10 +800,10 @@ def throughput_report(runs: dict[int, tuple[list[StepResult], float] | str], arg
         print(f"  2 nodes / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
               f"(issue 11's target >= {THROUGHPUT_TARGET}x: {verdict})")  # fmt: skip
     print(
-        "  nodes CPU: summed over the node processes (200% = both cores). Pinning: 1 node on core "
-        f"{args.server_cpu}, members on core {args.client_cpu}; 2 nodes one per core, the members' process "
-        "not pinned (it shares both cores with the nodes)"
+        "  nodes CPU: summed over the node processes (200% = both cores), while the lines were said; "
+        "ms/line: CPU time per line (a line is one frame to each member)"
     )
+    print(f"  pinning: {_pinning(args)[2]}")
 
 
 def _ints(text: str) -> list[int]:

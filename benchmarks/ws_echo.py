@@ -859,7 +859,7 @@ def run_nodes(bench: Bench, started: float) -> None:
     ceiling_label = "xErgo2" if "ergo" in med else "xgorilla2"
     print(
         f"\n  {'server':22s}{'msgs/s':>11s}{'x1 node':>9s}{ceiling_label:>11s}{'p50 us':>9s}{'p99 us':>9s}"
-        f"{'srv CPU':>9s}{'cli CPU':>9s}"
+        f"{'srv CPU':>9s}{'cli CPU':>9s}{'srv us/msg':>12s}{'cli us/msg':>12s}"
     )
     for row in NODE_ROWS:
         label = _node_row_label(row)
@@ -870,7 +870,8 @@ def run_nodes(bench: Bench, started: float) -> None:
         split = f"   fewest connections on one node: {m['split']:.0%}" if row == "ergopy 2 nodes" else ""
         print(
             f"  {label:22s}{m['rate']:>11,.0f}{_fmt(m['rate'] / one, '.2f'):>9s}{_fmt(m['rate'] / ceiling, '.2f'):>11s}"
-            f"{m['p50']:>9.0f}{m['p99']:>9.0f}{m['server_cpu']:>9.0%}{m['client_cpu']:>9.0%}{split}"
+            f"{m['p50']:>9.0f}{m['p99']:>9.0f}{m['server_cpu']:>9.0%}{m['client_cpu']:>9.0%}"
+            f"{m['server_cpu'] / m['rate'] * 1e6:>12.1f}{m['client_cpu'] / m['rate'] * 1e6:>12.1f}{split}"
         )
     if "ergo" in notes:
         print(f"  {'Ergo (reference)':22s}  GOMAXPROCS=2: no reference figure exists, not measured here")
@@ -878,7 +879,10 @@ def run_nodes(bench: Bench, started: float) -> None:
     ratio = two / one
     verdict = "-" if ratio != ratio else ("met" if ratio >= NODE_TARGET else "NOT met")
     print(f"  2 nodes / 1 node: {_fmt(ratio, '.2f', 'x')} (issue 11's target >= {NODE_TARGET}x: {verdict})")
-    print("  srv CPU: summed over the server's processes (200% = both cores); cli CPU: the Go load client")
+    print(
+        "  srv CPU: summed over the server's processes (200% = both cores); cli CPU: the Go load client; "
+        "us/msg: CPU time per echoed message"
+    )
 
     if args.idle_counts:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]

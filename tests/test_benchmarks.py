@@ -103,7 +103,8 @@ def _check_nodes_section(out: str) -> None:
     assert "2 nodes vs 1 node: 1,000 connections x 1 in flight" in out, out
     assert "node 1 on core 0, node 2 on core 1, client not pinned" in out or "nothing pinned" in out, out
     table = out[out.index("nodes round 1/1 done") :]
-    row = r"\s+[\d,]+\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+%\s+\d+%"  # msgs/s, x1 node, xceiling, p50, p99, CPUs
+    # msgs/s, x1 node, xceiling, p50, p99, CPUs, CPU per message
+    row = r"\s+[\d,]+\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+%\s+\d+%\s+\d+\.\d\s+\d+\.\d"
     assert re.search(rf"^\s+ergopy 1 node{row}$", table, re.M), table
     assert re.search(rf"^\s+ergopy 2 nodes{row}\s+fewest connections on one node: \d+%$", table, re.M), table
     assert re.search(rf"^\s+gorilla GOMAXPROCS=2{row}$", table, re.M), table
@@ -173,7 +174,8 @@ def test_chat_fanout_throughput_quick_compares_one_node_with_two() -> None:
     assert "N = 200 members" not in out  # the fan-out part is not run
     table = _section(out, "throughput: 300 members in one room")
     assert "p99 of a line's latency to its LAST member is <= 250 ms" in table
-    row = r"\s+\d+\.\d\s+[\d,]+\s+\d+\.\d\s+\d+\.\d\s+\d+%\s+\d+%"  # lines/s, frames/s, p50, p99, CPUs
+    # lines/s, frames/s, p50, p99, CPUs, CPU per line
+    row = r"\s+\d+\.\d\s+[\d,]+\s+\d+\.\d\s+\d+\.\d\s+\d+%\s+\d+%\s+\d+\.\d\s+\d+\.\d"
     assert re.search(rf"^  1 {row}", table, re.M), table
     assert re.search(r"^\s+1 node\(s\), step 1: .* (ok|FAIL: .+)$", out, re.M), out
     if "cluster" in ChatOptions.__dataclass_fields__:
