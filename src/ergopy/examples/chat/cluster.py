@@ -20,7 +20,9 @@ living on two nodes for longer than that:
 
 - ``Rooms`` starts a room only if this node is its home by its own view; otherwise
   it answers the worker "not here" and the worker asks again a moment later, with
-  its own view then;
+  its own view then (a node that does not answer at all, because it is stopping or
+  runs no chat, is asked again after ``OPEN_TIMEOUT``; after ``RETRY_LIMIT`` asks the
+  members get an error: views that never agree are a misconfigured service);
 - a running room checks its home again whenever the live set changes (it
   subscribes to the local event ``chat_live`` that :class:`ChatPeers` publishes);
   if the home is now another node, it unregisters its event and ends. Its
@@ -48,6 +50,16 @@ Failures
   count, as for a local worker that died.
 - A node comes back: the dialler connects to it within ``DIAL_INTERVAL``; the rooms
   whose home it becomes end (moved) and their members follow them there.
+- A node that stops gracefully ends its rooms first; their members follow them as
+  for a lost node.
+
+What it does not do: there is no consensus. Until the nodes are connected (at
+start, or across a partition that leaves both sides running) each side serves the
+rooms it sees as its own, and a room may briefly exist on both; the sides merge when
+they connect again (the rooms that are not at home move, their members follow) but
+lines said on the other side meanwhile are not replayed. A node that vanishes
+without closing its sockets (a machine, not a process) is seen lost after the
+network's liveness bound (``NetworkOptions.liveness``, 20 s by default), not at once.
 """
 
 from __future__ import annotations
