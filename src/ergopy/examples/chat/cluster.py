@@ -55,7 +55,7 @@ Failures
 
 What it does not do: there is no consensus. Until the nodes are connected (at
 start, or across a partition that leaves both sides running) each side serves the
-rooms it sees as its own, and a room may briefly exist on both; the sides merge when
+rooms it sees as its own, so a room may run on both sides; they merge when
 they connect again (the rooms that are not at home move, their members follow) but
 lines said on the other side meanwhile are not replayed. A node that vanishes
 without closing its sockets (a machine, not a process) is seen lost after the
