@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ergopy.net import edf, enp
 from ergopy.net.enp import FrameError, FrameType
@@ -58,3 +60,54 @@ def test_int_fast_path_writes_what_the_general_encoder_writes(value: int) -> Non
 def test_int_out_of_int64_is_refused_as_before(value: int) -> None:
     with pytest.raises(edf.EncodeError):
         edf.encode(value)
+
+
+# ---- a plain send written straight to bytes ---------------------------------------------
+
+_ID = st.integers(0, 2**64 - 1)
+_NAMES = st.text(min_size=0, max_size=40).filter(lambda n: len(n.encode()) <= 255)
+
+
+@given(
+    kind=st.sampled_from([FrameType.PID, FrameType.NAME, FrameType.ALIAS]),
+    from_id=_ID,
+    to_id=_ID,
+    alias=st.tuples(_ID, _ID, _ID),
+    name=_NAMES,
+    cached=st.booleans(),
+    flags=st.integers(0, 255),
+    payload=st.binary(min_size=1, max_size=64),
+)
+def test_a_plain_send_straight_to_bytes_is_what_the_frame_encoder_writes(
+    kind: FrameType,
+    from_id: int,
+    to_id: int,
+    alias: tuple[int, int, int],
+    name: str,
+    cached: bool,
+    flags: int,
+    payload: bytes,
+) -> None:
+    atom_ids = {name: 300} if cached else {"other": 301}
+    frame = enp.Frame(kind, 0, from_id, to_id=to_id, flags=flags, alias_id=alias, name=name, payload=payload)
+    frame.order = enp.default_order(frame)
+    if kind == FrameType.PID:
+        t, field = FrameType.PID, enp.pid_field(to_id)
+    elif kind == FrameType.ALIAS:
+        t, field = FrameType.ALIAS, enp.alias_field(alias)
+    else:
+        t, field = enp.name_field(name, atom_ids)
+    assert enp.encode_message(t, frame.order, from_id, flags, field, payload) == enp.encode_frame(frame, atom_ids)
+
+
+def test_a_plain_send_out_of_its_widths_is_refused_as_the_frame_encoder_refuses() -> None:
+    with pytest.raises(FrameError, match="cannot encode PID frame"):
+        enp.pid_field(2**64)
+    with pytest.raises(FrameError, match="cannot encode ALIAS frame"):
+        enp.alias_field((1, -1, 2))
+    with pytest.raises(FrameError, match="name longer than 255 bytes"):
+        enp.name_field("é" * 128)
+    with pytest.raises(FrameError, match="cannot encode NAME frame"):
+        enp.encode_message(FrameType.NAME, 1, -1, 0, b"\x00", b"\x96")
+    with pytest.raises(FrameError, match="cannot encode PID frame"):
+        enp.encode_message(FrameType.PID, 1, 1, 256, enp.pid_field(1), b"\x96")

@@ -624,3 +624,44 @@ async def test_pool_size_is_the_number_of_links_a_dialler_opens(net_cluster: Cal
     assert a.network.node(C).stats()["links"] == 5
     assert c.network.node(A).stats()["links"] == 5
     assert b.network.nodes() == [A]
+
+
+async def test_frames_taken_from_bytes_are_routed_as_their_decoded_frames(
+    net_pair: tuple[ergopy.Node, ergopy.Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The receive hot path (plain sends by name or PID routed from their bytes) gives
+    what decoding the frame gives: good ones delivered in order, from the right PID;
+    a name that is not UTF-8 or runs past the frame dropped with the general path's
+    warning; an important send taken by the general path, in its place."""
+    _, b = net_pair
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await b.spawn_register("probe", Runner, None, q)
+    conn = b.network.node(A)._conn
+    payload = conn.encode
+
+    def name_frame(name: bytes, value: Any, from_id: int = 1001) -> bytes:
+        body = from_id.to_bytes(8, "big") + bytes(9) + bytes([len(name)]) + name + payload(value)
+        return bytes([78, 1]) + (8 + len(body)).to_bytes(4, "big") + bytes([from_id % 255, 102]) + body
+
+    def pid_frame(value: Any, flags: int = 0) -> bytes:
+        order, value_bytes = pid.id % 255, payload(value)
+        f = enp.Frame(enp.FrameType.PID, order, 1002, to_id=pid.id, flags=flags, message_id=9, payload=value_bytes)
+        return enp.encode_frame(f)
+
+    past_end = bytearray(name_frame(b"probe", "lost"))
+    past_end[25] = 200  # the name's length byte runs past the frame
+    frames = [
+        name_frame(b"probe", "one"),
+        name_frame(b"\xff\xfeprobe", "lost"),
+        bytes(past_end),
+        pid_frame("two"),
+        pid_frame("three", flags=enp.IMPORTANT),
+        name_frame(b"probe", "four", from_id=1003),
+    ]
+    with caplog.at_level("WARNING", logger="ergopy.net"):
+        b.network.frames_received(conn, frames)
+        assert [await receive(q) for _ in range(4)] == ["one", "two", "three", "four"]
+    assert "name is not UTF-8" in caplog.text and "name runs past the frame end" in caplog.text
+    senders = b.network._senders[conn]
+    assert {1001, 1002, 1003} <= set(senders) and senders[1003] == gen.PID(A, 1003, conn.peer_creation)
+    assert q.empty()

@@ -70,6 +70,8 @@ _REDIAL_FIRST: Final = 0.05  # seconds before the second re-dial of a lost link 
 _REDIAL_MAX: Final = 2.0  # cap of the doubling backoff: a peer back after a blip is re-joined within 2 s
 _HOLD: Final = 2.0  # seconds a vacancy holds its senders' frames for a re-dial (a connect and a round trip)
 
+_NAME_FIELDS: Final = 4096  # encoded target names kept per connection (a cache cleared when full)
+
 DEFAULT_MAX_PENDING: Final = 64 << 20
 """Unsent bytes per link before the link is given up (64 MiB: many large messages
 in flight, yet bounded memory against a peer that stopped reading)."""
@@ -124,7 +126,11 @@ class _Link(asyncio.Protocol):
         self.out: list[bytes] = []
         self.flush_scheduled = False
         self.pending = 0
+        # unsent bytes allowed before the next flush: the bound less what the transport
+        # held after the last one (it only shrinks in between: no query per frame)
+        self.room = conn.max_pending
         self.bytes_in = self.bytes_out = 0
+        self._call_soon = asyncio.get_running_loop().call_soon
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
@@ -135,17 +141,12 @@ class _Link(asyncio.Protocol):
             self.transport.abort()
             return
         conn = self.conn
-        for raw in frames:
+        if frames:
+            conn.frames_in += len(frames)
             try:
-                frame = enp.decode_frame(raw, conn.caches.atoms, conn.max_message_size)
-            except enp.FrameError as e:
-                log.warning("frame from %s dropped: %s", conn.peer, e)
-                continue
-            conn.frames_in += 1
-            try:
-                conn.seam.frame_received(conn, frame)
+                conn.receive(conn, frames)
             except Exception:
-                log.exception("node failed to take a frame from %s", conn.peer)
+                log.exception("node failed to take frames from %s", conn.peer)
         if self.reader.failed is not None:  # the frames before the bad header went through
             log.error("link with %s: %s; closing it", conn.peer, self.reader.failed)
             self.transport.abort()
@@ -159,7 +160,7 @@ class _Link(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         self.out.append(data)
         self.pending += len(data)
-        if self.pending + self.transport.get_write_buffer_size() > self.conn.max_pending:
+        if self.pending > self.room:
             # a peer that stopped reading: bound our memory, the watchers get NoConnection
             log.error("link with %s: over %d bytes unsent; closing it", self.conn.peer, self.conn.max_pending)
             self.out.clear()
@@ -167,7 +168,7 @@ class _Link(asyncio.Protocol):
             return
         if not self.flush_scheduled:
             self.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._call_soon(self.flush)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -177,8 +178,10 @@ class _Link(asyncio.Protocol):
         self.out.clear()
         self.pending = 0
         self.bytes_out += len(data)
-        if not self.transport.is_closing():
-            self.transport.write(data)
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(data)
+            self.room = self.conn.max_pending - transport.get_write_buffer_size()
 
 
 class _Vacancy:
@@ -208,7 +211,10 @@ class Connection:
     ``max_pending`` the unsent bytes a link may hold before it is closed (a peer
     that stopped reading must not grow our memory without bound). ``changes`` is
     notified when a link is added or lost; ``tasks`` receives the task that re-dials
-    lost links (its owner cancels and awaits it at close).
+    lost links (its owner cancels and awaits it at close). ``receiver``, if given,
+    takes the frames each read completes, as bytes in arrival order (the node's fast
+    path; it must treat every frame as ``seam.frame_received`` would,
+    :func:`enp.decode_frame` giving the frame).
     """
 
     def __init__(
@@ -221,6 +227,7 @@ class Connection:
         max_pending: int = DEFAULT_MAX_PENDING,
         changes: Changes | None = None,
         tasks: set[asyncio.Task[None]] | None = None,
+        receiver: Callable[[Connection, list[bytes]], None] | None = None,
     ) -> None:
         if result.joined or result.caches is None:
             raise ValueError("a connection starts from a first-link handshake, not a Join")
@@ -234,10 +241,14 @@ class Connection:
         self.caches: edf.DecodeCaches = result.caches
         self.encode_caches = encode_caches
         self.atom_ids = {a.text: i for i, a in encode_caches.atoms.items()} if encode_caches else {}
+        self.name_fields: dict[str, tuple[enp.FrameType, bytes]] = {}
+        """Target name -> the frame type and bytes a plain send to it carries (see :meth:`name_field`)."""
         self.max_message_size = max_message_size
         self.liveness = liveness
         self.max_pending = max_pending
         self.seam = seam
+        self.receive: Callable[[Connection, list[bytes]], None] = receiver or self._frames_received
+        """Takes the whole frames each read completes (their bytes, header included)."""
         self.links: list[_Link] = []
         """The live links (the slots' links and any spare)."""
         self._slots: list[_Link | _Vacancy] = []  # a sender's key picks a slot: see the module docstring
@@ -420,6 +431,20 @@ class Connection:
             if type(s) is _Vacancy:
                 s.timer.cancel()
 
+    def _frames_received(self, connection: Connection, frames: list[bytes]) -> None:
+        """Decode each frame and hand it to the seam (an undecodable one is logged and
+        dropped, one the node fails to take is logged)."""
+        for raw in frames:
+            try:
+                frame = enp.decode_frame(raw, self.caches.atoms, self.max_message_size)
+            except enp.FrameError as e:
+                log.warning("frame from %s dropped: %s", self.peer, e)
+                continue
+            try:
+                self.seam.frame_received(self, frame)
+            except Exception:
+                log.exception("node failed to take a frame from %s", self.peer)
+
     # sending ------------------------------------------------------------------
     def send(
         self, frame: enp.Frame, key: int = 0, compression: enp.Compression | None = None, threshold: int = 1024
@@ -433,7 +458,20 @@ class Connection:
         if not self.links:
             raise gen.NoConnectionError(f"no connection to {self.peer}")
         data = enp.encode_frame(frame, self.atom_ids)
-        if compression is not None and len(data) > threshold and frame.type not in enp.UNCOMPRESSED:
+        self.send_data(data, key, None if frame.type in enp.UNCOMPRESSED else compression, threshold)
+
+    def send_data(
+        self, data: bytes, key: int = 0, compression: enp.Compression | None = None, threshold: int = 1024
+    ) -> None:
+        """Queue an encoded frame as :meth:`send` does (the caller knows its type may be
+        compressed when it passes ``compression``).
+
+        Raises ``gen.NoConnectionError`` without a link, ``MessageTooLargeError`` over
+        the peer's limit.
+        """
+        if not self.links:
+            raise gen.NoConnectionError(f"no connection to {self.peer}")
+        if compression is not None and len(data) > threshold:
             data = enp.compress_frame(data, compression)
         if self.peer_max_message_size > 0 and len(data) > self.peer_max_message_size:
             raise MessageTooLargeError(
@@ -443,6 +481,18 @@ class Connection:
         n = key % 255 or next(self._rr)  # Go: IDs that are multiples of 255 go round-robin
         slots[n % len(slots)].write(data)
         self.frames_out += 1
+
+    def name_field(self, name: str) -> tuple[enp.FrameType, bytes]:
+        """What a plain send to the process registered as ``name`` on the peer carries
+        (``enp.name_field`` with our atom table), kept in :attr:`name_fields` (bounded).
+
+        Raises ``enp.FrameError`` for a name longer than 255 bytes.
+        """
+        field = enp.name_field(str.__str__(name), self.atom_ids)
+        if len(self.name_fields) >= _NAME_FIELDS:
+            self.name_fields.clear()
+        self.name_fields[name] = field
+        return field
 
     def decode(self, payload: bytes) -> Any:
         """Decode a frame's EDF payload with the peer's tables.
@@ -511,8 +561,9 @@ class Endpoint:
     sockets (accepting first links and Joins) and dialing (first link plus pool).
 
     ``options`` are the node's handshake options; ``seam`` receives every frame and
-    every lost connection. Every task it starts (one per handshake in progress) is
-    owned here and ended by :meth:`close`.
+    every lost connection (``receiver``: every frame as bytes, see :class:`Connection`).
+    Every task it starts (one per handshake in progress, one per connection re-dialling
+    a lost link) is owned here and ended by :meth:`close`.
     """
 
     def __init__(
@@ -524,10 +575,12 @@ class Endpoint:
         client_ssl: Any = None,
         liveness: float = DEFAULT_LIVENESS,
         max_pending: int = DEFAULT_MAX_PENDING,
+        receiver: Callable[[Connection, list[bytes]], None] | None = None,
     ) -> None:
         self.options = options
         self.max_pending = max_pending
         self.seam = seam
+        self.receiver = receiver
         self.server_ssl = server_ssl
         self.client_ssl = client_ssl
         self.liveness = liveness
@@ -553,6 +606,7 @@ class Endpoint:
             max_pending=self.max_pending,
             changes=self.changes,
             tasks=self._menders,
+            receiver=self.receiver,
         )
         self.connections[conn.peer] = conn
         transport, tail = link.transport, result.tail

@@ -357,6 +357,63 @@ def encode_frame(frame: Frame, atom_ids: Mapping[str, int] | None = None) -> byt
         raise FrameError(f"cannot encode {FrameType(t).name} frame: {e}") from e
 
 
+_MESSAGE_HEAD = struct.Struct(">BBIBBQBQ")  # header, from, flags, message id: bytes 0-24 of 101-104
+_U64S = struct.Struct(">Q")
+_ID3S = struct.Struct(">QQQ")
+
+
+def name_field(name: str, atom_ids: Mapping[str, int] | None = None) -> tuple[FrameType, bytes]:
+    """The frame type and the bytes a plain send to ``name`` carries after byte 25:
+    ``NAME_CACHE`` and the uint16 id when ``atom_ids`` (our own table) has the name,
+    else ``NAME`` and its length byte and UTF-8 (as :func:`encode_frame` chooses).
+
+    Raises ``FrameError`` for a name longer than 255 bytes.
+    """
+    if atom_ids and name in atom_ids:
+        return _T.NAME_CACHE, _U16S.pack(atom_ids[name])
+    raw = name.encode()
+    if len(raw) > 255:
+        raise FrameError(f"name longer than 255 bytes: {name[:40]!r}...")
+    return _T.NAME, _U8S.pack(len(raw)) + raw
+
+
+def pid_field(to_id: int) -> bytes:
+    """The bytes a plain send to a PID carries after byte 25 (its 8-byte ID).
+
+    Raises ``FrameError`` for an ID that does not fit 64 bits.
+    """
+    try:
+        return _U64S.pack(to_id)
+    except struct.error as e:
+        raise FrameError(f"cannot encode PID frame: {e}") from None
+
+
+def alias_field(alias_id: tuple[int, int, int]) -> bytes:
+    """The bytes a plain send to an alias carries after byte 25 (its 3 x 8-byte ID).
+
+    Raises ``FrameError`` for an ID that does not fit.
+    """
+    try:
+        return _ID3S.pack(*alias_id)
+    except (struct.error, TypeError) as e:
+        raise FrameError(f"cannot encode ALIAS frame: {e}") from None
+
+
+def encode_message(t: int, order: int, from_id: int, flags: int, field: bytes, payload: bytes) -> bytes:
+    """A plain send (types 101-104, message id 0) straight to bytes: the send hot
+    path, without a :class:`Frame`. ``field`` is what :func:`pid_field`,
+    :func:`name_field` or :func:`alias_field` gave for the target. The bytes are
+    those :func:`encode_frame` writes for the same frame.
+
+    Raises ``FrameError`` for a field out of its width or a frame over 4 GiB.
+    """
+    length = 25 + len(field) + len(payload)
+    try:
+        return _MESSAGE_HEAD.pack(MAGIC, VERSION, length, order & 0xFF, t, from_id, flags, 0) + field + payload
+    except struct.error as e:
+        raise FrameError(f"cannot encode {FrameType(t).name} frame: {e}") from None
+
+
 def parse_header(data: bytes | bytearray | memoryview, max_size: int = 0) -> int:
     """Check the 8-byte header at the start of ``data`` and return the frame's
     total length (header included).
