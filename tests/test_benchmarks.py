@@ -106,9 +106,12 @@ def _check_nodes_section(out: str) -> None:
     # msgs/s, x1 node, xceiling, p50, p99, CPUs, CPU per message
     row = r"\s+[\d,]+\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+%\s+\d+%\s+\d+\.\d\s+\d+\.\d"
     assert re.search(rf"^\s+ergopy 1 node{row}$", table, re.M), table
-    assert re.search(rf"^\s+ergopy 2 nodes{row}\s+fewest connections on one node: \d+%$", table, re.M), table
+    for how in ("pinned", "unpinned"):
+        two = rf"^\s+ergopy 2 nodes {how}{row}\s+fewest connections on one node: \d+%$"
+        assert re.search(two, table, re.M), table
+        ratio = rf"2 nodes {how} / 1 node: \d+\.\d\dx \(issue 11's target >= 1\.7x: (met|NOT met)\)"
+        assert re.search(ratio, table), table
     assert re.search(rf"^\s+gorilla GOMAXPROCS=2{row}$", table, re.M), table
-    assert re.search(r"2 nodes / 1 node: \d+\.\d\dx \(issue 11's target >= 1\.7x: (met|NOT met)\)", table), table
     if not go_build.build("ergo_echo").ok:
         assert re.search(r"^\s+ergo GOMAXPROCS=2\s+not available: ", table, re.M), table
         assert "GOMAXPROCS=2: no reference figure exists, not measured here" in table
