@@ -61,6 +61,7 @@ class ChatOptions:
 
 
 def worker_names(count: int) -> list[str]:
+    """The registered names of the ``count`` chat workers (raises nothing)."""
     return [f"chat_worker{i}" for i in range(1, count + 1)]
 
 
@@ -131,6 +132,7 @@ class Chat:
 
     @property
     def ws_url(self) -> str:
+        """The WebSocket endpoint's URL (a wildcard host is shown as the loopback address)."""
         return f"ws://{_host_port(self.host, self.port)}/ws"
 
 

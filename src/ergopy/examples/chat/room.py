@@ -129,12 +129,16 @@ class RoomJoin:
 @net.register(_GO + "RoomLeave")
 @dataclass(frozen=True, slots=True)
 class RoomLeave:
+    """``alias`` leaves (or its connection ended)."""
+
     alias: Alias
 
 
 @net.register(_GO + "RoomSay")
 @dataclass(frozen=True, slots=True)
 class RoomSay:
+    """A line from ``alias``; published to the room's subscribers if it is a member."""
+
     alias: Alias
     text: str
 
@@ -145,6 +149,8 @@ class RoomSay:
 @net.register(_GO + "RoomJoined")
 @dataclass(frozen=True, slots=True)
 class RoomJoined:
+    """``alias`` is a member as ``nick``; the room has ``count`` members."""
+
     room: str
     alias: Alias
     nick: str
@@ -154,6 +160,8 @@ class RoomJoined:
 @net.register(_GO + "RoomRefused")
 @dataclass(frozen=True, slots=True)
 class RoomRefused:
+    """``alias`` was not let in; ``reason`` is meant for the client."""
+
     room: str
     alias: Alias
     reason: str
