@@ -33,7 +33,8 @@ interval between the best that passed and the first that failed is halved
 (geometrically) until within 8%, ``--steps`` (9) steps at most. Reported per node
 count: the highest passing lines/s (and frames/s = lines/s x members), its p50/p99,
 node CPU summed over the nodes, the members' CPU; then 2 nodes / 1 node. Pinning:
-1 node on the server core, the members on the client core; 2 nodes one per core,
+1 node on the server core, the members on the client core; 2 nodes twice, one per
+core ("pinned") and not pinned, as the launcher runs them ("unpinned"; ``--pinning``),
 the members not pinned (they share both cores with the nodes: a 2-core machine has
 no third). The members run in Python: their CPU is printed because on two cores
 it is taken from the nodes.
@@ -687,8 +688,9 @@ def _run_step(
     return s
 
 
-def sweep(count: int, args: argparse.Namespace) -> tuple[list[StepResult], float]:
-    """The chat on ``count`` nodes, ``args.members`` members in one room: offered rates doubled
+def sweep(count: int, args: argparse.Namespace, pin_nodes: bool = True) -> tuple[list[StepResult], float]:
+    """The chat on ``count`` nodes (more than one: one per core if ``pin_nodes``, else not
+    pinned), ``args.members`` members in one room: offered rates doubled
     from ``args.start_rate`` until a step fails, then halved intervals between the best that
     passed and the first that failed, ``args.steps`` steps at most. Returns the steps and the
     setup time. Raises RuntimeError when the chat or the members cannot start."""
@@ -698,7 +700,7 @@ def sweep(count: int, args: argparse.Namespace) -> tuple[list[StepResult], float
         cpus: list[int | None] = [a if pinned else None]
         client: int | None = b if pinned else None
     else:
-        cpus = [([a, b][i % 2] if pinned else None) for i in range(count)]
+        cpus = [([a, b][i % 2] if pinned and pin_nodes else None) for i in range(count)]
         client = None
     nodes, port = _start_nodes(count, args.workers, cpus)
     members: _Proc | None = None
@@ -711,14 +713,15 @@ def sweep(count: int, args: argparse.Namespace) -> tuple[list[StepResult], float
         if (line := members.readline(SETUP_TIMEOUT)) != "ready":
             raise RuntimeError(f"the members did not start: {line!r}")
         setup = time.monotonic() - t0
+        label = _config_label(count, pin_nodes)
         if count > 1:
             split = " / ".join(f"{_sockets(x.p.pid):,}" for x in nodes)
-            print(f"    {count} nodes: sockets per node (members, listening and node links): {split}", flush=True)
+            print(f"    {label}: sockets per node (members, listening and node links): {split}", flush=True)
         rate, best, worst = args.start_rate, 0.0, 0.0
         for i in range(args.steps):
             s = _run_step(members, nodes, i % 100, rate, args, n)
             steps.append(s)
-            print(f"    {count} node(s), step {i + 1}: {_step_line(s, n)}", flush=True)
+            print(f"    {label}, step {i + 1}: {_step_line(s, n)}", flush=True)
             if s.ok:
                 best = rate
             else:
@@ -748,8 +751,8 @@ def _pinning(args: argparse.Namespace) -> tuple[bool, tuple[int, int], str]:
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     if a in usable and b in usable and a != b:
         return True, (a, b), (
-            f"1 node on core {a}, the members on core {b}; 2 nodes one per core, the members not pinned "
-            f"(they share both cores with the nodes)"
+            f"1 node on core {a}, the members on core {b}; 2 nodes pinned: one per core; 2 nodes unpinned: "
+            f"as the launcher runs them; the members not pinned with 2 nodes (they share both cores with them)"
         )  # fmt: skip
     return False, (a, b), "nothing pinned (no two distinct usable cores given)"
 
@@ -762,7 +765,13 @@ def _step_line(s: StepResult, n: int) -> str:
     )
 
 
-def throughput_report(runs: dict[int, tuple[list[StepResult], float] | str], args: argparse.Namespace) -> None:
+def _config_label(count: int, pin_nodes: bool) -> str:
+    if count == 1:
+        return "1 node"
+    return f"{count} nodes {'pinned' if pin_nodes else 'unpinned'}"
+
+
+def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], args: argparse.Namespace) -> None:
     n = args.members
     print(
         f"\nthroughput: {n:,} members in one room, {args.senders} of them saying lines at a fixed offered rate "
@@ -770,34 +779,37 @@ def throughput_report(runs: dict[int, tuple[list[StepResult], float] | str], arg
         f"of a line's latency to its LAST member is <= {args.bound:g} ms"
     )
     print(
-        f"  {'nodes':<8}{'best lines/s':>13}{'frames/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+        f"  {'chat on':<18}{'best lines/s':>13}{'frames/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'nodes CPU':>11}{'members CPU':>13}{'nodes ms/line':>15}{'members ms/line':>17}"
     )
-    best: dict[int, float] = {}
-    for count, run in runs.items():
+    best: dict[str, float] = {}
+    for label, run in runs.items():
         if isinstance(run, str):
-            print(f"  {count:<8}{run}")
+            print(f"  {label:<18}{run}")
             continue
         steps, _setup = run
         passed = [s for s in steps if s.ok]
         if not passed:
-            print(f"  {count:<8}no offered rate passed (lowest tried {min(s.rate for s in steps):g} lines/s)")
+            print(f"  {label:<18}no offered rate passed (lowest tried {min(s.rate for s in steps):g} lines/s)")
             continue
         s = max(passed, key=lambda x: x.rate)
         capped = all(x.rate <= s.rate for x in steps)  # nothing above it was tried: its ceiling is higher
         if not capped:
-            best[count] = s.rate
+            best[label] = s.rate
         print(
-            f"  {count:<8}{s.rate:>13.1f}{s.rate * n:>12,.0f}{s.p50:>9.1f}{s.p99:>9.1f}{s.node_cpu:>11.0%}"
+            f"  {label:<18}{s.rate:>13.1f}{s.rate * n:>12,.0f}{s.p50:>9.1f}{s.p99:>9.1f}{s.node_cpu:>11.0%}"
             f"{s.client_cpu:>13.0%}{s.node_cpu / s.rate * 1e3:>15.1f}{s.client_cpu / s.rate * 1e3:>17.1f}"
             + ("   (the highest rate tried: the ceiling is higher)" if capped else "")
         )
-    if 1 in args.nodes and 2 in args.nodes and (1 not in best or 2 not in best):
-        print("  2 nodes / 1 node: not determined (a sweep did not find its ceiling: more --steps)")
-    if 1 in best and 2 in best:
-        ratio = best[2] / best[1]
+    for label in runs:
+        if label == "1 node":
+            continue
+        if "1 node" not in best or label not in best:
+            print(f"  {label} / 1 node: not determined (a sweep did not find its ceiling: more --steps)")
+            continue
+        ratio = best[label] / best["1 node"]
         verdict = "met" if ratio >= THROUGHPUT_TARGET else "NOT met"
-        print(f"  2 nodes / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
+        print(f"  {label} / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
               f"(issue 11's target >= {THROUGHPUT_TARGET}x: {verdict})")  # fmt: skip
     print(
         "  nodes CPU: summed over the node processes (200% = both cores), while the lines were said; "
@@ -827,6 +839,13 @@ def main() -> None:
     throughput.add_argument("--steps", type=int, default=9, help="offered rates tried at most (default 9)")
     throughput.add_argument("--start-rate", type=float, default=None, help="first lines/s (default 20000/members)")
     throughput.add_argument("--bound", type=float, default=250.0, help="p99 bound, ms (default 250)")
+    throughput.add_argument(
+        "--pinning",
+        type=lambda t: [{"pinned": True, "unpinned": False}[x] for x in t.split(",")],
+        default=None,
+        help="several nodes: pinned (one per core), unpinned (as the launcher runs them), or both "
+        "(the default; --quick: unpinned)",
+    )
     parser.add_argument("--clients", nargs=3, metavar=("URL", "N", "ROOM"), help=argparse.SUPPRESS)
     parser.add_argument("--member-clients", nargs=4, metavar=("URL", "N", "ROOM", "SENDERS"), help=argparse.SUPPRESS)
     parser.add_argument("--chat-node", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
@@ -848,6 +867,8 @@ def main() -> None:
     if args.quick:
         args.n, args.rounds = [200], 3
         args.members, args.step_seconds, args.steps = 300, 0.5, 4
+        args.pinning = args.pinning or [False]
+    args.pinning = args.pinning or [True, False]
     if args.start_rate is None:  # frames/s: well under one node's ceiling, reached in few doublings in quick
         args.start_rate = (30_000 if args.quick else 20_000) / args.members
     sizes = (args.n if args.part != "throughput" else []) + ([args.members] if args.part != "fanout" else [])
@@ -873,16 +894,18 @@ def main() -> None:
             os.sched_setaffinity(0, every)  # the throughput driver only waits: it is not pinned
     if args.part != "fanout":
         print(f"\nthroughput mode ({time.monotonic() - started:.0f} s so far): one sweep per node count", flush=True)
-        runs: dict[int, tuple[list[StepResult], float] | str] = {}
+        runs: dict[str, tuple[list[StepResult], float] | str] = {}
         why = cluster_available()
-        for count in args.nodes:
+        configs = [(count, pinned) for count in args.nodes for pinned in ([True] if count == 1 else args.pinning)]
+        for count, pinned in configs:
+            label = _config_label(count, pinned)
             if count > 1 and why:
-                runs[count] = why
+                runs[label] = why
                 continue
             try:
-                runs[count] = sweep(count, args)
+                runs[label] = sweep(count, args, pinned)
             except RuntimeError as e:
-                runs[count] = f"failed: {e}"
+                runs[label] = f"failed: {e}"
         throughput_report(runs, args)
     print(f"\nchat_fanout: {time.monotonic() - started:.0f} s")
 
