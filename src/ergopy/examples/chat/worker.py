@@ -294,6 +294,7 @@ class ChatWorker(act.Actor):
         if local is None or local.pending.pop(message.alias, None) is None:
             return  # it left while joining; its RoomLeave follows our RoomJoin
         local.members[message.alias] = message.nick
+        local.retries = 0  # the room is placed: later moves get the full RETRY_LIMIT again
         frame = {"type": "joined", "nick": message.nick, "room": message.room, "count": message.count}
         if message.alias in local.returning:
             local.returning.discard(message.alias)
