@@ -172,16 +172,15 @@ class _Link(asyncio.Protocol):
 
     def flush(self) -> None:
         self.flush_scheduled = False
-        if not self.out:
-            return
+        transport = self.transport
+        if not self.out or transport.is_closing():
+            return  # a dying link keeps its frames: a vacancy takes them (Connection._vacate)
         data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
         self.out.clear()
         self.pending = 0
         self.bytes_out += len(data)
-        transport = self.transport
-        if not transport.is_closing():
-            transport.write(data)
-            self.room = self.conn.max_pending - transport.get_write_buffer_size()
+        transport.write(data)
+        self.room = self.conn.max_pending - transport.get_write_buffer_size()
 
 
 class _Vacancy:
