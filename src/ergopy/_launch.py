@@ -32,8 +32,10 @@ What the launcher guarantees:
   returns when no child is left.
 - **No orphans.** The launcher waits for every child it started before it returns or
   raises. On Linux each child asks the kernel (``PR_SET_PDEATHSIG``) for SIGTERM when
-  the launcher dies, so even a SIGKILLed launcher leaves no node running (elsewhere a
-  child only notices at its next restart).
+  the launcher dies, so even a SIGKILLed launcher leaves no node running (other systems
+  have no such request: there a SIGKILLed launcher leaves its nodes running). The one
+  helper process ``multiprocessing`` itself starts for "spawn" (its resource tracker)
+  ignores signals and exits when the launcher's process does.
 
 A child's exit status is ``main()``'s result when that is an int (as ``sys.exit``),
 else 0; an exception out of ``main`` prints its traceback and exits 1.
