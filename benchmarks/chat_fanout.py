@@ -23,16 +23,18 @@ reuse_port=True)``, network on with static routes, connected to each other befor
 anyone joins) and ``--members`` (5,000) members in one subprocess connect to the one
 port, so the kernel spreads them over the nodes, and join one room. ``--senders``
 (10) of them say lines in turn at a fixed offered rate for ``--step-seconds``; each
-line is ``"L<step><k>"`` and its send time is kept. The latency of a line is the
-moment its LAST member read it minus the moment it was sent (the fan-out's
-completion, the figure a room's slowest reader sees); a step passes when every
-line reached every member, no connection was lost, the senders kept the offered
-rate, and the p99 of that latency over the step's lines is at most ``--bound`` ms
-(250). Offered rates double from ``--start-rate`` until a step fails, then the
-interval between the best that passed and the first that failed is halved
-(geometrically) until within 8%, ``--steps`` (9) steps at most. Reported per node
-count: the highest passing lines/s (and frames/s = lines/s x members), its p50/p99,
-node CPU summed over the nodes, the members' CPU; then 2 nodes / 1 node. Pinning:
+line is ``"L<step><k>"`` and its send time is kept. Latency is per member: the
+moment a member read a line minus the moment the line was sent, over every
+(line, member) delivery of the step (1 ms histogram); a step passes when every line
+reached every member, no connection was lost, the senders kept the offered rate,
+and that latency's p99 is at most ``--bound`` ms (250). The latency of a line to
+its LAST member (the fan-out's completion: a maximum over 5,000 members, which one
+slow read decides) is printed beside it, not judged. Offered rates double from
+``--start-rate`` until a step fails, then the interval between the best that passed
+and the first that failed is halved (geometrically) until within 8%, ``--steps`` (9)
+steps at most. Reported per node count: the highest passing lines/s (and frames/s =
+lines/s x members), its p50/p99, to-last p99, node CPU summed over the nodes, the
+members' CPU, CPU time per line; then 2 nodes / 1 node. Pinning:
 1 node on the server core, the members on the client core; 2 nodes twice, one per
 core ("pinned") and not pinned, as the launcher runs them ("unpinned"; ``--pinning``),
 the members not pinned (they share both cores with the nodes: a 2-core machine has
@@ -49,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -64,6 +67,7 @@ from typing import Any
 ROUND_TIMEOUT = 30.0  # seconds for every client to get one line; far above any expected figure
 SETUP_TIMEOUT = 180.0  # seconds to connect and join N clients
 CONNECT_CONCURRENCY = 200  # handshakes in flight: stays under the listen backlog (1024)
+HIST_MS = 30_000  # 1 ms latency buckets; later is counted in the last one
 QUIET = 0.3  # seconds without a line of a failed step before the next step starts
 DRAIN_LIMIT = 15.0  # seconds at most to wait for that
 THROUGHPUT_TARGET = 1.6  # issue 11: 2 nodes >= 1.6x one node's lines/s at the same p99
@@ -239,7 +243,8 @@ async def clients_main(url: str, n: int, room: str) -> None:
 
 
 class _Step:
-    """Per line of one step: how many members got it, when the last one did, when it was sent."""
+    """Per line of one step: how many members got it, when the last one did, when it was sent;
+    and a histogram (1 ms buckets) of every delivery's latency."""
 
     def __init__(self, index: int, lines: int, members: int, done: asyncio.Future[None]) -> None:
         self.tag = b"%02d" % index
@@ -251,12 +256,14 @@ class _Step:
         self.expected = lines
         self.done = done
         self.seen = 0.0  # when a line of this step last arrived anywhere
+        self.hist = [0] * (HIST_MS + 1)
 
     def arrive(self, digits: bytes, now: float) -> None:
         if digits[:2] != self.tag:
             return  # a late line of an earlier step
         k = int(digits[2:8])
         self.seen = now
+        self.hist[min(int((now - self.sent[k]) * 1e3), HIST_MS)] += 1
         c = self.count[k] = self.count[k] + 1
         if c == self.members:
             self.last[k] = now
@@ -292,6 +299,17 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
 
 
+def _hist_percentile(hist: list[int], q: float) -> float:
+    """The q-quantile (ms, the bucket's middle) of a 1 ms histogram; inf when nothing was counted."""
+    total = sum(hist)
+    want, acc = min(int(total * q), total - 1), 0
+    for ms, k in enumerate(hist):
+        acc += k
+        if acc > want:
+            return ms + 0.5
+    return float("inf")
+
+
 async def members_main(url: str, n: int, room: str, senders: int) -> None:
     """Connect and join N members, then obey ``step INDEX RATE SECONDS GRACE`` / ``quit`` on stdin.
 
@@ -317,6 +335,10 @@ async def members_main(url: str, n: int, room: str, senders: int) -> None:
         await asyncio.gather(*(connect(i) for i in range(n)))
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    # This process is the measuring tool: a collector pause in it would show as chat latency.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     print("ready", flush=True)
     speakers = members[:senders]
     while line := (await reader.readline()).decode().strip():
@@ -350,7 +372,7 @@ async def members_main(url: str, n: int, room: str, senders: int) -> None:
                     break
                 await asyncio.sleep(QUIET)
         _Member.step = None
-        lat = sorted(
+        last = sorted(
             (step.last[k] - step.sent[k]) * 1e3 if step.count[k] == step.members else float("inf") for k in range(lines)
         )
         finished = max((t for t in step.last), default=t0)
@@ -359,12 +381,14 @@ async def members_main(url: str, n: int, room: str, senders: int) -> None:
             "complete": step.complete,
             "sent_for": sent_for,
             "span": finished - t0,
-            "p50": _percentile(lat, 0.50),
-            "p99": _percentile(lat, 0.99),
-            "max": lat[-1],
+            "p50": _hist_percentile(step.hist, 0.50),
+            "p99": _hist_percentile(step.hist, 0.99),
+            "last_p50": _percentile(last, 0.50),
+            "last_p99": _percentile(last, 0.99),
             "lost": _Member.lost - lost_before,
         }
         print(json.dumps(result), flush=True)
+        gc.collect()  # between steps, not inside one
     for c in members:
         if c.transport is not None:
             c.transport.close()
@@ -647,9 +671,10 @@ class StepResult:
     complete: int
     sent_for: float  # seconds the senders took to say them (the offered rate's window)
     span: float  # seconds from the first line sent to the last line at its last member
-    p50: float  # ms, latency of a line to its last member
+    p50: float  # ms, latency of a delivery (a line at one member), over every delivery of the step
     p99: float
-    max: float
+    last_p50: float  # ms, latency of a line to its LAST member, over the step's lines
+    last_p99: float
     lost: int  # connections lost during the step
     node_cpu: float  # share of one core while the lines were said, summed over the nodes
     client_cpu: float  # the members' process, the same window
@@ -674,7 +699,8 @@ def _run_step(
     r = json.loads(members.readline(grace + DRAIN_LIMIT + 30))
     dt = c1[2] - c0[2]
     s = StepResult(
-        rate, r["lines"], r["complete"], r["sent_for"], r["span"], r["p50"], r["p99"], r["max"], r["lost"],
+        rate, r["lines"], r["complete"], r["sent_for"], r["span"], r["p50"], r["p99"], r["last_p50"], r["last_p99"],
+        r["lost"],
         (c1[0] - c0[0]) / dt, (c1[1] - c0[1]) / dt,
     )  # fmt: skip
     if s.lost:
@@ -761,6 +787,7 @@ def _step_line(s: StepResult, n: int) -> str:
     verdict = "ok" if s.ok else f"FAIL: {s.why}"
     return (
         f"{s.rate:8.1f} lines/s offered ({s.rate * n:,.0f} frames/s)  p50 {s.p50:7.1f} ms  p99 {s.p99:7.1f} ms  "
+        f"last p99 {s.last_p99:7.1f} ms  "
         f"nodes CPU {s.node_cpu:4.0%}  members CPU {s.client_cpu:4.0%}  {verdict}"
     )
 
@@ -776,10 +803,10 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
     print(
         f"\nthroughput: {n:,} members in one room, {args.senders} of them saying lines at a fixed offered rate "
         f"({args.step_seconds:g} s per step); a rate passes when every line reached every member and the p99 "
-        f"of a line's latency to its LAST member is <= {args.bound:g} ms"
+        f"of the latency per member (line sent -> read by a member) is <= {args.bound:g} ms"
     )
     print(
-        f"  {'chat on':<18}{'best lines/s':>13}{'frames/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+        f"  {'chat on':<18}{'best lines/s':>13}{'frames/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'last p99':>10}"
         f"{'nodes CPU':>11}{'members CPU':>13}{'nodes ms/line':>15}{'members ms/line':>17}"
     )
     best: dict[str, float] = {}
@@ -797,7 +824,8 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         if not capped:
             best[label] = s.rate
         print(
-            f"  {label:<18}{s.rate:>13.1f}{s.rate * n:>12,.0f}{s.p50:>9.1f}{s.p99:>9.1f}{s.node_cpu:>11.0%}"
+            f"  {label:<18}{s.rate:>13.1f}{s.rate * n:>12,.0f}{s.p50:>9.1f}{s.p99:>9.1f}{s.last_p99:>10.1f}"
+            f"{s.node_cpu:>11.0%}"
             f"{s.client_cpu:>13.0%}{s.node_cpu / s.rate * 1e3:>15.1f}{s.client_cpu / s.rate * 1e3:>17.1f}"
             + ("   (the highest rate tried: the ceiling is higher)" if capped else "")
         )
@@ -813,7 +841,8 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
               f"(issue 11's target >= {THROUGHPUT_TARGET}x: {verdict})")  # fmt: skip
     print(
         "  nodes CPU: summed over the node processes (200% = both cores), while the lines were said; "
-        "ms/line: CPU time per line (a line is one frame to each member)"
+        "ms/line: CPU time per line (a line is one frame to each member); last p99: a line's latency to its "
+        "LAST member, p99 over the lines"
     )
     print(f"  pinning: {_pinning(args)[2]}")
 
@@ -838,7 +867,7 @@ def main() -> None:
     throughput.add_argument("--step-seconds", type=float, default=4.0, help="seconds per offered rate (default 4)")
     throughput.add_argument("--steps", type=int, default=9, help="offered rates tried at most (default 9)")
     throughput.add_argument("--start-rate", type=float, default=None, help="first lines/s (default 20000/members)")
-    throughput.add_argument("--bound", type=float, default=250.0, help="p99 bound, ms (default 250)")
+    throughput.add_argument("--bound", type=float, default=250.0, help="bound of the p99 per member, ms (default 250)")
     throughput.add_argument(
         "--pinning",
         type=lambda t: [{"pinned": True, "unpinned": False}[x] for x in t.split(",")],
