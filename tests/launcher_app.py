@@ -56,7 +56,6 @@ async def probe(node: ergopy.Node) -> None:
 
 async def main(registrar_port: int, crash: int, exit: int, stubborn: int, with_probe: bool) -> int:
     me = ergopy.member()
-    assert me.cookie is not None
     cmdline = Path("/proc/self/cmdline").read_bytes()  # noqa: ASYNC240 - before any node runs
     exposed = me.cookie.encode() in cmdline or any(me.cookie in v for v in os.environ.values())
     digest = hashlib.sha256(me.cookie.encode()).hexdigest()[:16]

@@ -377,14 +377,17 @@ def test_a_sigkilled_launcher_leaves_no_child_running(launch: Any) -> None:
     assert err.count("signal received, stopping node") == 2, err
 
 
-def test_run_alone_runs_main_in_this_process_and_member_is_1_of_1() -> None:
+def test_run_alone_runs_main_in_this_process_and_member_is_1_of_1_with_a_cookie_of_its_own() -> None:
     import ergopy
 
     async def main() -> tuple[ergopy.Member, int]:
         return ergopy.member(), os.getpid()
 
-    assert ergopy.run(main) == (ergopy.Member(1, 1, None), os.getpid())
-    assert ergopy.member() == ergopy.Member(index=1, count=1, cookie=None)
+    me, pid = ergopy.run(main)
+    assert pid == os.getpid(), "no child process"
+    assert (me.index, me.count) == (1, 1)
+    assert len(me.cookie) >= 32, "a random cookie, 192 bits"
+    assert ergopy.member() == me, "made once per process"
 
 
 @pytest.mark.parametrize("nodes", [0, -1])

@@ -87,24 +87,31 @@ class Member:
     environment), to give ``gen.NetworkOptions(cookie=...)``.
     """
 
-    index: int = 1
-    count: int = 1
-    cookie: str | None = None
+    index: int
+    count: int
+    cookie: str
 
 
-_ALONE = Member()
-_member: Member = _ALONE
+_member: Member | None = None
 
 
 def member() -> Member:
     """This process's place in the service: ``Member(index, count, cookie)``. Raises nothing.
 
     In a child of ``ergopy.run(main, nodes=N)``: its index (1..N), N and the service's
-    cookie. Anywhere else (``ergopy.run(main)``, or no runner at all):
-    ``Member(1, 1, None)``. The cookie is None because a node alone shares no secret
-    with anyone: give it your own cookie if it joins other nodes.
+    cookie. Anywhere else (``ergopy.run(main)``, or no runner at all): index 1, count 1
+    and a random cookie made once per process, known to no other process (so
+    ``gen.NetworkOptions(cookie=member().cookie)`` type-checks and works alone; give a
+    node your own shared cookie when it must join nodes that run on their own).
     """
+    global _member
+    if _member is None:
+        _member = Member(1, 1, _new_cookie())
     return _member
+
+
+def _new_cookie() -> str:
+    return secrets.token_urlsafe(24)  # 192 random bits
 
 
 @dataclass(slots=True)
@@ -163,7 +170,7 @@ class _Launcher:
         self.main, self.grace, self.intensity, self.period = main, grace, intensity, period
         self.debug, self.log_level = debug, log_level
         self.count = nodes
-        self.cookie = secrets.token_urlsafe(24)
+        self.cookie = _new_cookie()
         self.context = multiprocessing.get_context("spawn")
         self.children = [_Child(i) for i in range(1, nodes + 1)]
         self.stopping = False

@@ -198,7 +198,6 @@ def _node_options(s: _Settings) -> tuple[str, gen.NodeOptions | None, tuple[str,
     name = f"chat{me.index}@localhost"
     if s.nodes == 1:
         return name, None, ()
-    assert me.cookie is not None, "a node of a service started by ergopy.run(main, nodes=N)"
     network = gen.NetworkOptions(
         cookie=me.cookie,
         acceptors=[gen.AcceptorOptions(port=0)],  # on the name's host; the registrar tells the port
