@@ -27,7 +27,9 @@ line is ``"L<step><k>"`` and its send time is kept. Latency is per member: the
 moment a member read a line minus the moment the line was sent, over every
 (line, member) delivery of the step (1 ms histogram); a step passes when every line
 reached every member, no connection was lost, the senders kept the offered rate,
-and that latency's p99 is at most ``--bound`` ms (250). The latency of a line to
+and that latency's p99 is at most ``--bound`` ms (500: one line to 5,000 members
+alone takes ~90 ms of a node's CPU, so 250 ms would leave room for two lines in the
+queue and measure this shared machine's jitter, not the chat's throughput). The latency of a line to
 its LAST member (the fan-out's completion: a maximum over 5,000 members, which one
 slow read decides) is printed beside it, not judged. Offered rates double from
 ``--start-rate`` until a step fails, then the interval between the best that passed
@@ -70,6 +72,7 @@ CONNECT_CONCURRENCY = 200  # handshakes in flight: stays under the listen backlo
 HIST_MS = 30_000  # 1 ms latency buckets; later is counted in the last one
 QUIET = 0.3  # seconds without a line of a failed step before the next step starts
 DRAIN_LIMIT = 15.0  # seconds at most to wait for that
+BOUND_MS = 500.0  # p99 per member; see the module docstring
 THROUGHPUT_TARGET = 1.6  # issue 11: 2 nodes >= 1.6x one node's lines/s at the same p99
 
 
@@ -867,7 +870,9 @@ def main() -> None:
     throughput.add_argument("--step-seconds", type=float, default=4.0, help="seconds per offered rate (default 4)")
     throughput.add_argument("--steps", type=int, default=9, help="offered rates tried at most (default 9)")
     throughput.add_argument("--start-rate", type=float, default=None, help="first lines/s (default 20000/members)")
-    throughput.add_argument("--bound", type=float, default=250.0, help="bound of the p99 per member, ms (default 250)")
+    throughput.add_argument(
+        "--bound", type=float, default=BOUND_MS, help=f"bound of the p99 per member, ms ({BOUND_MS:g})"
+    )
     throughput.add_argument(
         "--pinning",
         type=lambda t: [{"pinned": True, "unpinned": False}[x] for x in t.split(",")],

@@ -176,7 +176,7 @@ def test_chat_fanout_throughput_quick_compares_one_node_with_two() -> None:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
     assert "N = 200 members" not in out  # the fan-out part is not run
     table = _section(out, "throughput: 300 members in one room")
-    assert "p99 of the latency per member (line sent -> read by a member) is <= 250 ms" in table
+    assert "p99 of the latency per member (line sent -> read by a member) is <= 500 ms" in table
     # lines/s, frames/s, p50, p99, to-last p99, CPUs, CPU per line
     row = r"\s+\d+\.\d\s+[\d,]+\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+\d+%\s+\d+%\s+\d+\.\d\s+\d+\.\d"
     assert re.search(rf"^  1 node {row}", table, re.M), table
@@ -188,7 +188,7 @@ def test_chat_fanout_throughput_quick_compares_one_node_with_two() -> None:
             assert re.search(rf"^  {label}{row}", table, re.M), table
             sockets = rf"{label}: sockets per node \(members, listening and node links\): [\d,]+ / [\d,]+"
             assert re.search(sockets, out), out
-            measured = r"\d+\.\d\dx lines/s at p99 <= 250 ms \(issue 11's target >= 1\.6x: (NOT )?met\)"
+            measured = r"\d+\.\d\dx lines/s at p99 <= 500 ms \(issue 11's target >= 1\.6x: (NOT )?met\)"
             assert re.search(rf"{label} / 1 node: ({measured}|not determined)", table), table
         else:
             assert re.search(rf"^  {label}\s+not available: ChatOptions has no cluster", table, re.M), table
