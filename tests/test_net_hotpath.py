@@ -111,3 +111,50 @@ def test_a_plain_send_out_of_its_widths_is_refused_as_the_frame_encoder_refuses(
         enp.encode_message(FrameType.NAME, 1, -1, 0, b"\x00", b"\x96")
     with pytest.raises(FrameError, match="cannot encode PID frame"):
         enp.encode_message(FrameType.PID, 1, 1, 256, enp.pid_field(1), b"\x96")
+
+
+@given(
+    kind=st.sampled_from([FrameType.PID, FrameType.NAME, FrameType.ALIAS]),
+    from_id=_ID,
+    to_id=_ID,
+    ref=st.tuples(_ID, _ID, _ID),
+    alias=st.tuples(_ID, _ID, _ID),
+    name=_NAMES,
+    cached=st.booleans(),
+    flags=st.integers(0, 255),
+    payload=st.binary(min_size=1, max_size=64),
+)
+def test_a_call_request_and_its_answer_straight_to_bytes_are_what_the_frame_encoder_writes(
+    kind: FrameType,
+    from_id: int,
+    to_id: int,
+    ref: tuple[int, int, int],
+    alias: tuple[int, int, int],
+    name: str,
+    cached: bool,
+    flags: int,
+    payload: bytes,
+) -> None:
+    atom_ids = {name: 300} if cached else {}
+    request_type = enp.REQUEST_OF[kind]
+    frame = enp.Frame(
+        request_type, 0, from_id, to_id=to_id, flags=flags, ref_id=ref, alias_id=alias, name=name, payload=payload
+    )
+    frame.order = enp.default_order(frame)
+    if kind == FrameType.PID:
+        t, field = kind, enp.pid_field(to_id)
+    elif kind == FrameType.ALIAS:
+        t, field = kind, enp.alias_field(alias)
+    else:
+        t, field = enp.name_field(name, atom_ids)
+    written = enp.encode_request(enp.REQUEST_OF[t], frame.order, from_id, flags, ref, field, payload)
+    assert written == enp.encode_frame(frame, atom_ids)
+    answer = enp.Frame(FrameType.RESPONSE, to_id % 255, from_id, to_id=to_id, flags=flags, ref_id=ref, payload=payload)
+    assert enp.encode_response(to_id % 255, from_id, flags, to_id, ref, payload) == enp.encode_frame(answer)
+
+
+def test_a_call_request_or_answer_out_of_its_widths_is_refused() -> None:
+    with pytest.raises(FrameError, match="cannot encode REQUEST_PID frame"):
+        enp.encode_request(FrameType.REQUEST_PID, 1, 1, 0, (1, 2, 2**64), enp.pid_field(1), b"\x96")
+    with pytest.raises(FrameError, match="cannot encode RESPONSE frame"):
+        enp.encode_response(1, 1, 0, -5, (1, 2, 3), b"\x96")

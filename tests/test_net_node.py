@@ -665,3 +665,44 @@ async def test_frames_taken_from_bytes_are_routed_as_their_decoded_frames(
     senders = b.network._senders[conn]
     assert {1001, 1002, 1003} <= set(senders) and senders[1003] == gen.PID(A, 1003, conn.peer_creation)
     assert q.empty()
+
+
+async def test_call_frames_taken_from_bytes_are_answered_as_their_decoded_frames(
+    net_pair: tuple[ergopy.Node, ergopy.Node], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Call requests routed from their bytes are answered as decoding them would have
+    them answered: by name and by PID, an undecodable value or an unknown name with
+    the error, a name that is not UTF-8 dropped with the general path's warning; and a
+    real call's answer comes back through the same path."""
+    a, b = net_pair
+    echo = await b.spawn_register("echo", Echo)
+    assert await a.call(gen.ProcessID("echo", B), "through") == ["reply", "through"]
+    conn = b.network.node(A)._conn
+    answered: asyncio.Queue[tuple[int, Any, Any]] = asyncio.Queue()
+
+    def response(to: gen.PID, ref: gen.Ref, value: Any, error: BaseException | None) -> None:
+        answered.put_nowait((ref.id[0], value, error))
+
+    monkeypatch.setattr(b.network, "response", response)
+
+    def request(ref: int, name: bytes | None, value: bytes) -> bytes:
+        if name is None:
+            t, field = enp.FrameType.REQUEST_PID, echo.id.to_bytes(8, "big")
+        else:
+            t, field = enp.FrameType.REQUEST_NAME, bytes([len(name)]) + name
+        return enp.encode_request(t, 1001 % 255, 1001, 0, (ref, 0, 0), field, value)
+
+    frames = [
+        request(1, b"echo", conn.encode("by name")),
+        request(2, b"\xffecho", conn.encode("lost")),
+        request(3, None, conn.encode("by pid")),
+        request(4, b"echo", b"\x8d\x00\x09short"),
+        request(5, b"nobody", conn.encode("unknown")),
+    ]
+    with caplog.at_level("WARNING", logger="ergopy.net"):
+        b.network.frames_received(conn, frames)
+        got = sorted([await receive(answered) for _ in range(4)], key=lambda r: r[0])
+    assert [(r, v) for r, v, _ in got] == [(1, ("reply", "by name")), (3, ("reply", "by pid")), (4, None), (5, None)]
+    assert isinstance(got[2][2], gen.Error) and isinstance(got[3][2], gen.ProcessUnknownError)
+    assert got[0][2] is None and got[1][2] is None
+    assert "name is not UTF-8" in caplog.text and answered.empty()

@@ -414,6 +414,51 @@ def encode_message(t: int, order: int, from_id: int, flags: int, field: bytes, p
         raise FrameError(f"cannot encode {FrameType(t).name} frame: {e}") from None
 
 
+_REQUEST_HEAD = struct.Struct(">BBIBBQBQQQ")  # header, from, flags, ref ID: bytes 0-40 of 121-124
+_RESPONSE_HEAD = struct.Struct(">BBIBBQBQQQQ")  # header, from, flags, to, ref ID: bytes 0-48 of 129
+REQUEST_OF: Final = {
+    _T.PID: _T.REQUEST_PID,
+    _T.NAME: _T.REQUEST_NAME,
+    _T.NAME_CACHE: _T.REQUEST_NAME_CACHE,
+    _T.ALIAS: _T.REQUEST_ALIAS,
+}
+"""The call request type for a target whose field a plain send of this type carries."""
+
+
+def encode_request(
+    t: int, order: int, from_id: int, flags: int, ref_id: tuple[int, int, int], field: bytes, payload: bytes
+) -> bytes:
+    """A call request (types 121-124) straight to bytes, as :func:`encode_message` for
+    sends: ``field`` is the target's (:func:`pid_field`, :func:`name_field`,
+    :func:`alias_field`), ``t`` the request type (:data:`REQUEST_OF`).
+
+    Raises ``FrameError`` for a field out of its width or a frame over 4 GiB.
+    """
+    length = 41 + len(field) + len(payload)
+    try:
+        return _REQUEST_HEAD.pack(MAGIC, VERSION, length, order & 0xFF, t, from_id, flags, *ref_id) + field + payload
+    except (struct.error, TypeError) as e:
+        raise FrameError(f"cannot encode {FrameType(t).name} frame: {e}") from None
+
+
+def encode_response(
+    order: int, from_id: int, flags: int, to_id: int, ref_id: tuple[int, int, int], payload: bytes
+) -> bytes:
+    """A call's answer (type 129) straight to bytes, as :func:`encode_frame` writes it.
+
+    Raises ``FrameError`` for a field out of its width or a frame over 4 GiB.
+    """
+    try:
+        return (
+            _RESPONSE_HEAD.pack(
+                MAGIC, VERSION, 49 + len(payload), order & 0xFF, _T.RESPONSE, from_id, flags, to_id, *ref_id
+            )
+            + payload
+        )
+    except (struct.error, TypeError) as e:
+        raise FrameError(f"cannot encode RESPONSE frame: {e}") from None
+
+
 def parse_header(data: bytes | bytearray | memoryview, max_size: int = 0) -> int:
     """Check the 8-byte header at the start of ``data`` and return the frame's
     total length (header included).

@@ -74,12 +74,15 @@ log = logging.getLogger("ergopy.net.network")
 
 _T = enp.FrameType
 _PID, _NAME, _ALIAS = _T.PID, _T.NAME, _T.ALIAS  # the hot path's frame types, without the Enum lookup
+_REQUEST_OF = enp.REQUEST_OF
 _IMPORTANT, _PRIORITY = enp.IMPORTANT, enp.PRIORITY_MASK
 _P = proto_types
 _COMPRESSION = {"gzip": enp.Compression.GZIP, "zlib": enp.Compression.ZLIB}
 _CALL_PRUNE = 1024  # pending remote calls per peer before finished ones are swept out
 _CACHE_SIZE = 4096  # PIDs and names kept on the receive path (a cache cleared when full)
 _U64 = struct.Struct(">Q")
+_U64X3 = struct.Struct(">QQQ")
+_U64X4 = struct.Struct(">QQQQ")
 _encode, _decode = edf.encode, edf.decode
 
 # (kind, watch?, target type) -> request class
@@ -504,57 +507,71 @@ class Network:
         conn.send_data(data, fid)
         return True
 
-    def _send(self, conn: Connection, frame: enp.Frame, from_: PID) -> None:
-        """Send ``frame`` on ``from_``'s link, compressed as ``from_``'s options say."""
-        rec = self._procs.get(from_.id) if from_.node == self._node_name else None
-        if rec is not None and rec.pid == from_:
-            c = rec.options.compression
-            if c is not None and c.enable:
-                conn.send(frame, from_.id, _COMPRESSION[c.type], c.threshold)
-                return
-        conn.send(frame, from_.id)
-
     def call(self, from_: PID, to: Any, ref: Ref, request: Any) -> None:
         """Send a call request; the answer completes the node's pending call ``ref``.
 
         Raises ``gen.ProcessIncarnationError`` for a PID or alias of the peer's previous
         incarnation, else as :meth:`send`.
         """
-        conn = self._conn(to.node)
-        if not self._check_incarnation(conn, to):
-            raise gen.ProcessIncarnationError(f"{to} belongs to a previous incarnation of node {to.node}")
-        payload = conn.encode(request)
+        conn = self._connections.get(to.node)
+        if conn is None:
+            conn = self._conn(to.node)  # raises NoConnectionError
         t = type(to)
-        if t is PID:
-            frame = enp.Frame(_T.REQUEST_PID, to.id % 255, from_.id, to_id=to.id, ref_id=ref.id, payload=payload)
-        elif t is Alias:
-            frame = enp.Frame(
-                _T.REQUEST_ALIAS, to.id[1] % 255, from_.id, alias_id=to.id, ref_id=ref.id, payload=payload
-            )
+        fid = from_.id
+        if t is PID or t is Alias:
+            if to.creation != conn.peer_creation:
+                raise gen.ProcessIncarnationError(f"{to} belongs to a previous incarnation of node {to.node}")
+            if t is PID:
+                ft, field, order = _PID, enp.pid_field(to.id), to.id % 255
+            else:
+                ft, field, order = _ALIAS, enp.alias_field(to.id), to.id[1] % 255
         else:
-            frame = enp.Frame(
-                _T.REQUEST_NAME, from_.id % 255, from_.id, name=_text(to.name), ref_id=ref.id, payload=payload
-            )
-        self._send(conn, frame, from_)
-        calls = self._calls.setdefault(conn.peer, {})
-        if len(calls) >= _CALL_PRUNE:
+            ft, field = conn.name_fields.get(to.name) or conn.name_field(to.name)
+            order = fid % 255
+        payload = _encode(request, conn.encode_caches)
+        self._send_data(conn, enp.encode_request(_REQUEST_OF[ft], order, fid, 0, ref.id, field, payload), from_)
+        calls = self._calls.get(conn.peer)
+        if calls is None:
+            calls = self._calls[conn.peer] = {}
+        elif len(calls) >= _CALL_PRUNE:
             for r in [r for r in calls if not self._node.call_pending(r)]:
                 del calls[r]
         calls[ref] = from_
 
+    def _send(self, conn: Connection, frame: enp.Frame, from_: PID) -> None:
+        """Send ``frame`` on ``from_``'s link, compressed as ``from_``'s options say."""
+        if frame.type in enp.UNCOMPRESSED:
+            conn.send(frame, from_.id)
+        else:
+            self._send_data(conn, enp.encode_frame(frame, conn.atom_ids), from_)
+
+    def _send_data(self, conn: Connection, data: bytes, from_: PID) -> None:
+        """Send an encoded frame on ``from_``'s link, compressed as ``from_``'s options say."""
+        fid = from_.id
+        rec = self._procs.get(fid) if from_.node == self._node_name else None
+        if rec is not None and (rec.pid is from_ or rec.pid == from_):
+            c = rec.options.compression
+            if c is not None and c.enable:
+                conn.send_data(data, fid, _COMPRESSION[c.type], c.threshold)
+                return
+        conn.send_data(data, fid)
+
     def response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         """Answer a remote caller's request ``ref``; dropped (logged) if its node is gone."""
-        conn = self._endpoint.connections.get(to.node)
+        conn = self._connections.get(to.node)
         if conn is None or to.creation != conn.peer_creation:
             log.debug("response %s to %s dropped: no connection to its incarnation", ref, to)
             return
-        if error is None:
-            frame = enp.Frame(_T.RESPONSE, to.id % 255, 1, to_id=to.id, ref_id=ref.id, payload=conn.encode(value))
-        else:
+        try:
+            if error is None:
+                tid = to.id
+                conn.send_data(
+                    enp.encode_response(tid % 255, 1, 0, tid, ref.id, _encode(value, conn.encode_caches)), tid
+                )
+                return
             code = _response_code(error)
             payload = conn.encode(error) if code == enp.ResponseCode.OTHER else b""
             frame = enp.Frame(_T.RESPONSE_ERROR, to.id % 255, 1, to_id=to.id, ref_id=ref.id, code=code, payload=payload)
-        try:
             conn.send(frame, to.id)
         except (gen.Error, edf.EncodeError) as e:
             if error is None:  # the value could not go: tell the caller why instead of leaving it to time out
@@ -704,10 +721,11 @@ class Network:
 
     def frames_received(self, conn: Connection, frames: list[bytes]) -> None:
         """Whole frames from a peer, as bytes, in arrival order (the connection's receive
-        path; never blocks). A plain message by name or PID, the hot path, is routed
-        from its bytes as :meth:`_dispatch` routes its frame; any other frame, and
-        anything irregular in one, goes through ``enp.decode_frame`` and
-        :meth:`frame_received`. A frame the node fails to take is logged, not raised."""
+        path; never blocks). The hot paths, a plain send or a call request by name or
+        PID and a call's answer, are routed from their bytes as :meth:`_dispatch` routes
+        their frames; any other frame, and anything irregular in one, goes through
+        ``enp.decode_frame`` and :meth:`frame_received`. A frame the node fails to take
+        is logged, not raised."""
         node = self._node
         route, name, creation = node.route, node.name, node.creation
         caches = conn.caches
@@ -719,17 +737,34 @@ class Network:
             try:
                 t = raw[7]
                 to: Any = None
-                if len(raw) < 34 or raw[16] & _IMPORTANT:  # short frames and important sends: the general path
+                if len(raw) < 34 or raw[16] & _IMPORTANT:  # short frames and important ones: the general path
                     pass
-                elif t == 102:
-                    end = 26 + raw[25]
-                    to = fields.get(raw[25:end])
+                elif t == 102 or (t == 122 and len(raw) > 49):  # a send or a call request by name
+                    at = 25 if t == 102 else 41
+                    end = at + 1 + raw[at]
+                    to = fields.get(raw[at:end])
                     if to is None and end <= len(raw):
-                        to = self._name_field_target(raw[25:end])
+                        to = self._name_field_target(raw[at:end])
                     payload = raw[end:]
                 elif t == 101:
                     to = PID(name, _U64.unpack_from(raw, 25)[0], creation)
                     payload = raw[33:]
+                elif t == 121 and len(raw) > 49:
+                    to = PID(name, _U64.unpack_from(raw, 41)[0], creation)
+                    payload = raw[49:]
+                elif t == 129 and len(raw) > 49:  # a call's answer
+                    to_id, r0, r1, r2 = _U64X4.unpack_from(raw, 17)
+                    ref = Ref(name, creation, (r0, r1, r2))
+                    calls = self._calls.get(conn.peer)
+                    if calls is not None:
+                        calls.pop(ref, None)
+                    try:
+                        value = _decode(raw[49:], caches)
+                    except edf.DecodeError as e:
+                        log.warning("frame %s from %s dropped: %s", t, conn.peer, e)
+                        continue
+                    node.deliver_response(PID(name, to_id, creation), ref, value, None)
+                    continue
                 if to is None:
                     try:
                         frame = enp.decode_frame(raw, caches.atoms, conn.max_message_size)
@@ -742,10 +777,17 @@ class Network:
                 from_ = senders.get(from_id)
                 if from_ is None:
                     from_ = self._remote_pid(conn, from_id)
+                if t < 120:
+                    try:
+                        route(from_, to, _decode(payload, caches), raw[16] & _PRIORITY)
+                    except gen.Error as e:
+                        log.debug("message from %s to %s dropped: %s", from_, to, e)
+                    continue
+                ref = Ref(conn.peer, conn.peer_creation, _U64X3.unpack_from(raw, 17))
                 try:
-                    route(from_, to, _decode(payload, caches), raw[16] & _PRIORITY)
-                except gen.Error as e:
-                    log.debug("message from %s to %s dropped: %s", from_, to, e)
+                    node.route_call(from_, to, ref, _decode(payload, caches))
+                except gen.Error as e:  # we answer every request (Go leaves the caller to time out)
+                    self.response(from_, ref, None, e)
             except Exception:
                 log.exception("node failed to take a frame from %s", conn.peer)
 
