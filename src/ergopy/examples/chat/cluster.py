@@ -77,7 +77,6 @@ __all__ = ["DIAL_INTERVAL", "LIVE_EVENT", "PEERS", "ChatPeers", "Cluster", "rend
 PEERS = "chat_peers"  # the registered name of the ChatPeers process
 LIVE_EVENT = "chat_live"  # the local event ChatPeers publishes when the live set changes
 DIAL_INTERVAL = 0.5  # seconds between dials of a node of the service that is not connected
-DIAL_TIMEOUT = 2.0  # seconds one dial may take (a refused one on a LAN takes a millisecond)
 
 
 def _weight(node: str, room: str) -> int:
@@ -125,34 +124,43 @@ class _Tick:
 
 
 class _Dialer(gen.MetaBehavior):
-    """Dials, every ``DIAL_INTERVAL``, the nodes of the service that are not connected
-    (concurrently, each bounded by ``DIAL_TIMEOUT``), then ticks its parent."""
+    """Every ``DIAL_INTERVAL``, dials the nodes of the service that are not connected
+    and have no dial of ours in progress (each dial is its own task, owned here and
+    bounded by the network's handshake timeout), then ticks its parent."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.stopped = asyncio.Event()
+        self.dials: dict[str, asyncio.Task[None]] = {}
 
     def init(self, process: gen.MetaProcess) -> None:
         self.process = process
 
     async def start(self) -> None:
-        while not self.stopped.is_set():
-            missing = self.cluster.missing()
-            if missing:
-                await asyncio.gather(*(self._dial(n) for n in missing))
-            self.process.send(self.process.parent, _Tick())
-            try:
-                async with asyncio.timeout(DIAL_INTERVAL):
-                    await self.stopped.wait()
-            except TimeoutError:
-                pass
+        loop = asyncio.get_running_loop()
+        try:
+            while not self.stopped.is_set():
+                for name in self.cluster.missing():
+                    if name not in self.dials:
+                        self.dials[name] = loop.create_task(self._dial(name), name=f"chat dial {name}")
+                self.process.send(self.process.parent, _Tick())
+                try:
+                    async with asyncio.timeout(DIAL_INTERVAL):
+                        await self.stopped.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            for task in self.dials.values():
+                task.cancel()
+            await asyncio.gather(*self.dials.values(), return_exceptions=True)
 
     async def _dial(self, name: str) -> None:
         try:
-            async with asyncio.timeout(DIAL_TIMEOUT):
-                await self.cluster.network.get_node(name)
-        except (gen.Error, TimeoutError):
-            pass  # down, or not started yet: the next round dials again
+            await self.cluster.network.get_node(name)
+        except gen.Error:
+            pass  # down, or not started yet: a later round dials again
+        finally:
+            self.dials.pop(name, None)
 
     def terminate(self, reason: BaseException) -> None:
         self.stopped.set()
