@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,15 +60,19 @@ def wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
 
 def test_the_readme_has_the_service_the_client_and_the_cluster_blocks() -> None:
     blocks = python_blocks()
-    assert len(blocks) == 3, "the README's python blocks: the service (echo.py), its client, two nodes (cluster.py)"
-    service, client, cluster = blocks
+    assert len(blocks) == 4, (
+        "the README's python blocks: the service (echo.py), its client, two nodes (cluster.py), one service on "
+        "every core (site.py)"
+    )
+    service, client, cluster, site = blocks
     assert "ergopy.run(main)" in service and "await node.wait()" in service
     assert "ergopy.run(main)" in client and "create_connection" in client
     assert "ergopy.run(main)" in cluster and "gen.NetworkOptions" in cluster
+    assert "ergopy.run(main, nodes=2)" in site and "reuse_port=True" in site
 
 
 def test_the_readme_service_echoes_text_and_binary_to_its_client_then_stops_on_ctrl_c(tmp_path: Path) -> None:
-    service, client, _ = python_blocks()
+    service, client, *_ = python_blocks()
     port = free_port()
     (tmp_path / "echo.py").write_text(on_port(service, port))
     (tmp_path / "client.py").write_text(on_port(client, port))
@@ -144,3 +149,52 @@ def test_the_readme_cluster_runs_as_two_nodes_that_find_each_other(tmp_path: Pat
             a.communicate()
     assert a.returncode == 0, err
     assert "Traceback" not in err and "[error]" not in err, err
+
+
+def _children(pid: int) -> set[int]:
+    """The PIDs of ``pid``'s child processes (from /proc)."""
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids.update(int(k) for k in (task / "children").read_text().split())
+    return kids
+
+
+def test_the_readme_site_runs_on_two_nodes_that_share_its_port_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """``python site.py``: two node processes answer on the one port (new connections
+    until each node has answered, bounded), Ctrl-C stops both and the launcher exits 0
+    with no node left running."""
+    port = free_port()
+    (tmp_path / "site.py").write_text(on_port(python_blocks()[3], port))
+    proc = subprocess.Popen(
+        [sys.executable, "site.py"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_listening(port, proc)
+        seen: set[str] = set()
+        for _ in range(400):  # each a new connection: the kernel picks a node by its address hash
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=TIMEOUT) as r:
+                seen.add(r.read().decode())
+            if len(seen) == 2:
+                break
+        assert seen == {"served by node 1 of 2\n", "served by node 2 of 2\n"}, seen
+        nodes = _children(proc.pid)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "[error]" not in err, err
+    # multiprocessing's resource tracker (a child too) ends when it reads the launcher's end
+    deadline = time.monotonic() + TIMEOUT
+    while (left := [pid for pid in nodes if _state(pid) != "Z"]) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling /proc for the exits, bounded by the deadline
+    assert not left, f"processes of the service left running: {left}"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
