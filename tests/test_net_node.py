@@ -706,3 +706,43 @@ async def test_call_frames_taken_from_bytes_are_answered_as_their_decoded_frames
     assert isinstance(got[2][2], gen.Error) and isinstance(got[3][2], gen.ProcessUnknownError)
     assert got[0][2] is None and got[1][2] is None
     assert "name is not UTF-8" in caplog.text and answered.empty()
+
+
+async def test_a_dial_all_its_callers_gave_up_on_leaves_no_unread_exception(
+    net_cluster: Callable[..., Any],
+) -> None:
+    """``get_node`` callers share one dial task; when every caller is cancelled (a
+    timeout of its own) and the dial then fails, its exception must still be read,
+    or asyncio reports "Task exception was never retrieved" when the task is dropped."""
+    import gc
+    import logging
+
+    accepted: asyncio.Queue[asyncio.BaseTransport] = asyncio.Queue()
+
+    class Silent(asyncio.Protocol):  # accepts, then says nothing until the test closes it
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted.put_nowait(transport)
+
+    server = await asyncio.get_running_loop().create_server(Silent, "127.0.0.1", 0)
+    reports: list[str] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = lambda record: reports.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        a = await net_cluster("a@localhost", routes={"x@localhost": gen.NetworkRoute(host="127.0.0.1", port=port)})
+        caller = asyncio.get_running_loop().create_task(a.network.get_node("x@localhost"))
+        transport = await receive(accepted)  # type: ignore[arg-type]
+        caller.cancel()
+        await asyncio.gather(caller, return_exceptions=True)
+        dial = a.network._connecting["x@localhost"]
+        transport.close()  # the handshake fails now, with nobody waiting for it
+        await asyncio.wait([dial])
+        assert dial.done() and not dial.cancelled()  # it failed (not read here: that is the point)
+        del dial, caller
+        gc.collect()
+        assert a.network.stats()["connecting"] == 0
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+        server.close()
+    assert not [r for r in reports if "never retrieved" in r]

@@ -384,13 +384,18 @@ class Network:
         if task is None:  # one attempt at a time per peer; callers share it
             task = asyncio.get_running_loop().create_task(self._connect(name), name=f"ergopy connect {name}")
             self._connecting[name] = task
-            task.add_done_callback(lambda _: self._connecting.pop(name, None))
+            task.add_done_callback(lambda t: self._dial_done(name, t))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             if task.cancelled() and self._stopped:  # the network stopped under the dial, not the caller
                 raise gen.NoConnectionError(f"no connection to node {name}: the network stopped") from None
             raise
+
+    def _dial_done(self, name: str, task: asyncio.Task[Connection]) -> None:
+        self._connecting.pop(name, None)
+        if not task.cancelled():
+            task.exception()  # read: callers that all gave up (cancelled) would leave it unread
 
     async def _connect(self, name: str) -> Connection:
         route = self._routes.get(name)
