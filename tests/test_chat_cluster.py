@@ -325,6 +325,26 @@ async def test_a_room_of_30_over_three_nodes_moves_whole_after_a_kill_9(cluster:
     await lines_reach_everyone(survivors, room)
 
 
+async def test_joins_racing_a_kill_9_of_the_rooms_node_all_end_in_one_room(cluster: Callable[[int], Any]) -> None:
+    """Six members on a and c; b, the room's node, is killed while six more join on a
+    and c at the same moment: everyone ends in one room of twelve, and a line from each
+    reaches each once."""
+    c: Cluster = await cluster(3)
+    b, cc = c.names[1], c.names[2]
+    room = room_on(b, c.names)
+    first = [(await c.client(n), f"{n[0]}{i}") for i in range(3) for n in (A, cc)]
+    await join_all(first, room)
+    late = [(await c.client(n), f"{n[0]}late{i}") for i in range(3) for n in (A, cc)]
+    c.kill(b)
+    await asyncio.gather(*(send(ws, type="join", nick=nick, room=room) for ws, nick in late))
+    everyone = first + late
+    for ws, _ in everyone:
+        frames = await until(ws, lambda f: f["type"] == "presence" and f["count"] == len(everyone))
+        assert not [f for f in frames if f["type"] == "error"], frames
+    await c.reap(b)
+    await lines_reach_everyone(everyone, room)
+
+
 # ---- (d) kill -9 of a node holding connections ------------------------------------------------
 
 
