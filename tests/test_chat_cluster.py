@@ -523,3 +523,35 @@ async def test_a_room_whose_node_never_answers_ends_in_an_error_not_a_wait(
         reply = await recv(ws)
         assert reply == {"type": "error", "error": f"cannot place room {room!r}: no node of the service takes it"}
         assert time.monotonic() - start >= 3 * worker.OPEN_TIMEOUT  # it waited for an answer each time
+
+
+async def test_two_nodes_that_meet_late_merge_their_copies_of_a_room(net_cluster: Callable[..., Any]) -> None:
+    """a and b serve the chat before they can reach each other (no route yet: a node
+    started before its peers, or a healed partition), so each runs its own copy of the
+    room. Once a can dial b, the copy that is not at its home ends and its members
+    follow it: one room, every count right, every line to every member."""
+    a = await net_cluster("a@localhost", registrar=False)
+    b = await net_cluster("b@localhost", registrar=False)
+    names = ("a@localhost", "b@localhost")
+    chat_a = await start_chat(a, ChatOptions(port=0, workers=2, cluster=names))
+    chat_b = await start_chat(b, ChatOptions(port=0, workers=2, cluster=names))
+    room = room_on("b@localhost", list(names))
+    async with AsyncExitStack() as stack:
+
+        async def client(chat: Chat) -> ClientConnection:
+            ws = websockets.connect(chat.ws_url, open_timeout=TIMEOUT, close_timeout=1)
+            return await stack.enter_async_context(ws)
+
+        on_a = [(await client(chat_a), f"a{i}") for i in range(2)]
+        on_b = [(await client(chat_b), f"b{i}") for i in range(2)]
+        await join_all(on_a, room)  # a's own copy of the room
+        await join_all(on_b, room)  # and b's
+        a.network.add_route("b@localhost", gen.NetworkRoute(host="127.0.0.1", port=b.network.acceptors()[0].port))
+        for ws, _ in on_a:  # the copy on a is not at home: its members follow it to b
+            assert await recv(ws) == {"type": "moved", "room": room}
+        for ws, _ in on_a:
+            await until(ws, moved_back(4))
+        for ws, _ in on_b:
+            await until(ws, lambda f: f["type"] == "presence" and f["count"] == 4)
+        assert a.lookup_name(f"room:{room}") is None
+        await lines_reach_everyone(on_a + on_b, room)
