@@ -21,7 +21,7 @@ living on two nodes for longer than that:
 - ``Rooms`` starts a room only if this node is its home by its own view; otherwise
   it answers the worker "not here" and the worker asks again a moment later, with
   its own view then (a node that does not answer at all, because it is stopping or
-  runs no chat, is asked again after ``OPEN_TIMEOUT``; after ``RETRY_LIMIT`` asks the
+  runs no chat, is asked again after ``worker.OPEN_TIMEOUT``; after ``worker.RETRY_LIMIT`` asks the
   members get an error: views that never agree are a misconfigured service);
 - a running room checks its home again whenever the live set changes (it
   subscribes to the local event ``chat_live`` that :class:`ChatPeers` publishes);
