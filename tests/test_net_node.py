@@ -746,3 +746,47 @@ async def test_a_dial_all_its_callers_gave_up_on_leaves_no_unread_exception(
         logging.getLogger("asyncio").removeHandler(handler)
         server.close()
     assert not [r for r in reports if "never retrieved" in r]
+
+
+def _raw(t: int, body: bytes) -> bytes:
+    return bytes([78, 1]) + (8 + len(body)).to_bytes(4, "big") + bytes([t % 255, t]) + body
+
+
+_raw_frames = st.one_of(
+    st.builds(
+        _raw, st.sampled_from([101, 102, 103, 121, 122, 129, 130, 199]), st.binary(max_size=90)
+    ),  # any body under a hot type's header
+    st.builds(  # a well-formed head, a name field of any length byte, any tail
+        lambda t, head, n, name, tail: _raw(t, head + bytes([n]) + name + tail),
+        st.sampled_from([102, 122]),
+        st.sampled_from([bytes(17), bytes(33)]),
+        st.integers(0, 255),
+        st.sampled_from([b"echo", b"\xffecho", b"", b"nobody"]),
+        st.one_of(st.binary(max_size=40), st.sampled_from([b"\x8d\x00\x02hi", b"\x96" + bytes(8)])),
+    ),
+)
+
+
+async def test_fuzzed_frame_bytes_never_break_the_receive_path(
+    net_pair: tuple[ergopy.Node, ergopy.Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Frames from a peer as bytes (the path every received frame takes), well-formed
+    or not under the hot types' headers: each is routed, answered or dropped with a
+    reason; none makes the node fail to take it, and the node still serves calls."""
+    a, b = net_pair
+    await b.spawn_register("echo", Echo)
+    conn = b.network.node(A)._conn
+    seen: list[bytes] = []
+
+    @hypothesis.settings(max_examples=300, deadline=None, database=None)
+    @hypothesis.given(raws=st.lists(_raw_frames, min_size=1, max_size=4))
+    def feed(raws: list[bytes]) -> None:
+        seen.extend(raws)
+        b.network.frames_received(conn, raws)
+
+    with caplog.at_level("ERROR", logger="ergopy.net"):
+        feed()
+    assert len(seen) >= 300
+    assert "failed to take" not in caplog.text
+    await b.spawn_register("echo2", Echo)
+    assert await a.call(gen.ProcessID("echo2", B), "still") == ["reply", "still"]
