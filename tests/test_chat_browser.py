@@ -179,3 +179,43 @@ async def test_reconnect_delays_back_off_with_jitter(node: ergopy.Node, browser:
     assert delays[0] <= 500 and delays[10] >= 5_000, delays  # grows from half a second, up to a cap
     same_step = await page.evaluate("Array.from({length: 20}, () => reconnectDelay(4))")
     assert len(set(same_step)) >= 10, f"jittered, not a fixed schedule: {same_step}"
+
+
+async def test_two_pages_on_two_nodes_talk_in_one_room(browser: Any) -> None:
+    """Issue 11: one chat service on two nodes (two Ergo nodes on the network, each
+    serving the page on a port of its own); one page on each node, the same room. Each
+    line crosses to the other node as one event frame and reaches the other page."""
+    names = ("chat1@localhost", "chat2@localhost")
+    nodes = []
+    for name in names:
+        acceptor = gen.AcceptorOptions(host="127.0.0.1", port=0)
+        net = gen.NetworkOptions(cookie="browser-secret", acceptors=[acceptor], registrar=False)
+        nodes.append(await ergopy.start_node(name, gen.NodeOptions(network=net, stop_timeout=5.0)))
+    try:
+        for me, other in ((0, 1), (1, 0)):  # static routes, each to the other's acceptor
+            port = nodes[other].network.acceptors()[0].port
+            nodes[me].network.add_route(names[other], gen.NetworkRoute(host="127.0.0.1", port=port))
+        await nodes[0].network.get_node(names[1])
+        chats = [await start_chat(n, ChatOptions(host="127.0.0.1", port=0, workers=2, cluster=names)) for n in nodes]
+        assert chats[0].port != chats[1].port
+        alice = await open_and_join(browser, chats[0].url, "alice", "garden")
+        bob = await open_and_join(browser, chats[1].url, "bob", "garden")
+        await expect(alice.locator("#count")).to_have_text("2 users online", timeout=TIMEOUT_MS)
+        await expect(alice.locator("#messages li.presence").last).to_have_text("bob joined (2 online)")
+        await bob.fill("#text", "hello from node 2")
+        await bob.press("#text", "Enter")
+        await expect(alice.locator("#messages li.message .text").last).to_have_text(
+            "hello from node 2", timeout=TIMEOUT_MS
+        )
+        await alice.fill("#text", "and hello from node 1")
+        await alice.press("#text", "Enter")
+        await expect(bob.locator("#messages li.message .text").last).to_have_text(
+            "and hello from node 1", timeout=TIMEOUT_MS
+        )
+        for page, name in ((alice, "chat-node1.png"), (bob, "chat-node2.png")):
+            shot = screenshot_path(name)
+            await page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 0
+    finally:
+        for n in nodes:
+            await n.stop()
