@@ -614,6 +614,10 @@ class Endpoint:
         self.changes.notify()
         return conn
 
+    def redialling(self) -> int:
+        """Connections re-dialling a lost link now (their tasks are owned here)."""
+        return len(self._menders)
+
     # accepting -----------------------------------------------------------------
     async def listen(self, host: str, port: int, ssl_context: Any = _DEFAULT) -> int:
         """Accept links on ``host:port`` (0: a free port); returns the bound port.

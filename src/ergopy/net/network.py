@@ -317,11 +317,13 @@ class Network:
     # ---- the public API (node.network) ------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        """Live network things: connections, dials in progress, requests awaiting results,
-        pending remote calls, local targets watched from other nodes (all 0 once stopped)."""
+        """Live network things: connections, dials in progress, links being re-dialled,
+        requests awaiting results, pending remote calls, local targets watched from other
+        nodes (all 0 once stopped)."""
         return {
             "connections": len(self._endpoint.connections),
             "connecting": len(self._connecting),
+            "redialling": self._endpoint.redialling(),
             "requests": len(self._requests),
             "remote_calls": sum(len(c) for c in self._calls.values()),
             "remote_watched": len(self.watched),
