@@ -5,10 +5,17 @@ The node reaches this module through one seam: when a target's node is not the
 local one, ``node.route`` and friends call :meth:`Network.send`, :meth:`Network.call`,
 :meth:`Network.exit`, :meth:`Network.response`, :meth:`Network.watch` ... (the local
 path never looks here: a PID or alias is looked up in the local tables first, and
-only a miss asks whether it is remote). Frames from peers come back through the
-connection's ``NodeSeam`` (:meth:`Network.frame_received`,
-:meth:`Network.connection_lost`) and are handed to the node's own routing, with the
-remote ``from`` PID made from the connection's peer name and creation.
+only a miss asks whether it is remote). Frames from peers come back as bytes
+(:meth:`Network.frames_received`, the connection's receiver) and through the
+connection's ``NodeSeam`` (:meth:`Network.frame_received` for every frame off the
+hot path, :meth:`Network.connection_lost`) and are handed to the node's own routing,
+with the remote ``from`` PID made from the connection's peer name and creation.
+
+The hot path. A plain send and a call (request and answer) by name or PID are
+written straight to bytes and read straight from them, without an ``enp.Frame``
+(the bytes are those ``enp.encode_frame`` writes, the routing that of
+:meth:`_dispatch`); every other frame, and anything irregular in one, takes the
+general path.
 
 Rules this side keeps (where Go 3.1.0 differs, ``reference/ergo-network.md``):
 
