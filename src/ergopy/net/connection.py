@@ -3,12 +3,15 @@
 The seam with the node is deliberately small:
 
 - the node calls :meth:`Connection.send` (one frame, with the sending process's
-  ID choosing the link) and :meth:`Connection.close`;
+  ID choosing the link; :meth:`Connection.send_data` for a frame it encoded itself)
+  and :meth:`Connection.close`;
 - the connection calls the node's :class:`NodeSeam`: ``frame_received`` for every
-  frame, ``connection_lost`` exactly once when the last link is gone.
+  frame (or, when the node gave a ``receiver``, that with the frames of each read as
+  bytes: the node decodes them), ``connection_lost`` exactly once when the last
+  link is gone.
 
 Receiving. Each link is an asyncio ``Protocol`` (no task per link): bytes are cut
-into frames and each frame is handed to the node *synchronously, in arrival order*.
+into frames and the frames are handed to the node *synchronously, in arrival order*.
 Go spreads frames over ``PoolSize*4`` receive queues by the order byte and drains
 each queue in FIFO; a single-threaded receiver that delivers every frame the
 moment it is cut is that FIFO for every queue at once (frames with one order byte
