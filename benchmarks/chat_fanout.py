@@ -242,7 +242,7 @@ async def clients_main(url: str, n: int, room: str) -> None:
             c.transport.close()
 
 
-# ---- throughput mode: the members (a subprocess: chat_fanout.py --members URL N ROOM SENDERS) ---------
+# ---- throughput mode: the members (a subprocess: chat_fanout.py --member-clients URL N ROOM SENDERS) --
 
 
 class _Step:
