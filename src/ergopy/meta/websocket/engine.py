@@ -32,6 +32,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from ...node.runner import after_run
 from .messages import close_body, cut_close_reason, sendable_close_code
 from .transport import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Transport, address
 
@@ -126,6 +127,14 @@ class _Flusher:
         for p in pending:
             p._flush()
 
+    def flush_now(self) -> None:
+        """Write what is queued now (the end of a node's run queue: see ``node.runner``); the
+        scheduled callback then finds less or nothing to do."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            for p in pending:
+                p._flush()
+
 
 _FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
 
@@ -134,6 +143,7 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
     f = _FLUSHERS.get(loop)
     if f is None:
         f = _FLUSHERS[loop] = _Flusher(loop)
+        after_run(loop, f.flush_now)
     return f
 
 
