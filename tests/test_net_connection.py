@@ -368,6 +368,12 @@ async def test_tls_connection_joins_its_pool_with_fingerprints(tmp_path: Any) ->
         far = await joined(a, "b@localhost", 3)
         far.send(pid_frame(3, 4), key=3)
         assert (await b_seam.frame()).to_id == 4
+        victim = conn.links[2]
+        shut_down(victim)  # a lost TLS link is re-dialled over TLS, its Join fingerprinted again
+        await until(lambda: conn.stats()["links_redialled"] == 1 and len(far.links) == 3, a, b)
+        assert victim not in conn.links and len(conn.links) == 3
+        conn.send(pid_frame(5, 6), key=5)
+        assert (await a_seam.frame()).to_id == 6
     finally:
         await b.close()
         await a.close()
