@@ -627,3 +627,57 @@ async def test_a_vacancy_not_refilled_hands_its_frames_to_a_surviving_link(monke
             got.setdefault(f.from_id, []).append(int.from_bytes(f.payload[1:], "big"))
         assert got == {1000 + k: list(range(k, 30, 3)) for k in range(3)}
         assert len(conn.links) == 2 and conn.stats()["links_redialled"] == 0
+
+
+async def test_links_lost_again_and_again_on_either_side_lose_and_reorder_nothing() -> None:
+    """Six rounds: one or two links die (shut down under the dialler or under the
+    acceptor, once what was sent has arrived: a socket shut down loses what it holds);
+    frames go both ways while they are re-dialled and after; every round ends with the
+    pool whole on both sides, and every frame arrives, in order per sender (twelve
+    senders both ways)."""
+    async with pair() as (a, a_seam, b, b_seam, conn):
+        far = await joined(a, "b@localhost", 3)
+        senders = range(1000, 1012)
+        sent = {"ab": dict.fromkeys(senders, 0), "ba": dict.fromkeys(senders, 0)}
+        got: dict[str, dict[int, list[int]]] = {"ab": {}, "ba": {}}
+
+        def burst() -> None:
+            for s in senders:
+                for way, c in (("ab", conn), ("ba", far)):
+                    c.send(pid_frame(s, 1, b"\x95" + sent[way][s].to_bytes(8, "big")), key=s)
+                    sent[way][s] += 1
+
+        async def drain() -> None:
+            for way, seam in (("ab", a_seam), ("ba", b_seam)):
+                while sum(map(len, got[way].values())) < sum(sent[way].values()):
+                    f = await seam.frame()
+                    got[way].setdefault(f.from_id, []).append(int.from_bytes(f.payload[1:], "big"))
+
+        lost = 0
+        for round_ in range(6):
+            burst()
+            await drain()
+            side = conn if round_ % 2 == 0 else far
+            victims = side.links[: 1 + round_ % 3 // 2]  # one link, or two in rounds 1 and 4
+            for v in victims:
+                shut_down(v)
+            lost += len(victims)
+
+            def seen(side: Connection = side, victims: list[Any] = victims, lost: int = lost) -> bool:
+                return all(v not in side.links for v in victims) and (
+                    conn.stats()["links_lost"] == far.stats()["links_lost"] == lost
+                )
+
+            await until(seen, a, b)
+            for _ in range(50):  # while the links are re-dialled (bounded)
+                burst()
+                if len(conn.links) == len(far.links) == 3:
+                    break
+                await asyncio.sleep(0)  # let the loop run the re-dial between bursts
+            await until(lambda: len(conn.links) == len(far.links) == 3, a, b)
+            burst()
+        await drain()
+        for way in ("ab", "ba"):
+            assert got[way] == {s: list(range(n)) for s, n in sent[way].items()}, way
+        assert conn.stats()["links_redialled"] == lost
+        assert b_seam.lost.empty() and a_seam.lost.empty()
