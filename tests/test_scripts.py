@@ -53,6 +53,7 @@ def test_chat_help_offers_several_nodes_and_names_the_cookie_variable() -> None:
         (["--node", "chat1@127.0.0.1", "--nodes", "2"], {"ERGOPY_COOKIE": "x"}, "not with --nodes"),
         (["--node", "chat1@h", "--peers", "chat2@h=h"], {"ERGOPY_COOKIE": "x"}, "a peer's address is HOST:PORT"),
         (["--nodes", "0"], {}, "--nodes must be at least 1"),
+        (["--nodes", "2", "--registrar-port", "0"], {}, "a port the nodes can share"),
     ],
 )
 def test_chat_refuses_inconsistent_node_flags_in_one_line(args: list[str], env: dict[str, str], message: str) -> None:

@@ -119,6 +119,8 @@ def _parse(argv: list[str] | None) -> _Settings:
     for flag in ("port", "registrar_port", "node_port"):
         if not 0 <= getattr(args, flag) <= 65535:
             parser.error(f"--{flag.replace('_', '-')} must be between 0 and 65535")
+    if args.registrar_port == 0:
+        parser.error("--registrar-port must be a port the nodes can share (1-65535): 0 gives each its own")
     peers: tuple[_Peer, ...] = ()
     cookie = None
     if args.peers and not args.node:
