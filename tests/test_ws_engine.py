@@ -56,7 +56,9 @@ def test_no_private_name_of_any_dependency_is_imported() -> None:
 def _masked(first: int, payload: bytes) -> bytes:
     key = b"\x11\x22\x33\x44"
     masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return struct.pack("!BB", first, 0x80 | len(payload)) + key + masked
+    if len(payload) < 126:
+        return struct.pack("!BB", first, 0x80 | len(payload)) + key + masked
+    return struct.pack("!BBH", first, 0x80 | 126, len(payload)) + key + masked
 
 
 async def test_invalid_utf8_in_a_first_fragment_closes_with_1007_before_the_message_ends(node: ergopy.Node) -> None:
@@ -110,7 +112,8 @@ async def test_no_context_takeover_messages_stand_alone_across_connections(node:
     """Connections without context takeover share one compressor per loop: every message it
     writes must inflate on its own (a fresh decompressor), whatever was compressed before
     for this or another connection."""
-    s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(enable_compression=True))
+    options = websocket.HandlerOptions(enable_compression=True, compression_threshold=0)
+    s = await serve(node, pool=["w1"], options=options)
     a = await _deflate_client(s.port)
     b = await _deflate_client(s.port)
     for _ in range(2):
@@ -124,6 +127,35 @@ async def test_no_context_takeover_messages_stand_alone_across_connections(node:
         assert len(wire) < len(body) // 2
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize(
+    ("threshold", "compressed"),
+    [(None, {127: False, 128: True, 400: True}), (0, {1: True, 127: True})],
+    ids=["default-128", "zero"],
+)
+async def test_messages_under_the_compression_threshold_go_uncompressed(
+    node: ergopy.Node, threshold: int | None, compressed: dict[int, bool]
+) -> None:
+    """With permessage-deflate on, a message shorter than ``compression_threshold`` (128 by
+    default) is sent with RSV1 clear, as RFC 7692 allows per message; one as long or longer
+    is compressed; threshold 0 compresses every message."""
+    extra = {} if threshold is None else {"compression_threshold": threshold}
+    s = await serve(node, pool=["w1"], options=websocket.HandlerOptions(enable_compression=True, **extra))
+    c = await _deflate_client(s.port)
+    await expect(s.queue, websocket.MessageConnect)
+    for size, want in compressed.items():
+        body = bytes(i % 7 for i in range(size))
+        c.writer.write(_masked(0x82, body))
+        b1, b2 = await asyncio.wait_for(c.reader.readexactly(2), 5)
+        n = b2 & 0x7F
+        if n == 126:
+            (n,) = struct.unpack("!H", await c.reader.readexactly(2))
+        wire = await c.reader.readexactly(n)
+        assert bool(b1 & 0x40) == want, size
+        got = zlib.decompressobj(-15).decompress(wire + b"\x00\x00\xff\xff") if want else wire
+        assert got == body
+    c.close()
 
 
 async def test_a_compressed_message_fragmented_without_end_is_cut_with_1009(node: ergopy.Node) -> None:

@@ -66,6 +66,7 @@ class Driver(act.Actor):
                     process=process,
                     url=self.base + path,
                     enable_compression=self.args.compression,
+                    compression_threshold=0,  # every message compressed, as in the server
                     max_message_size=MAX_MESSAGE_SIZE,
                     outbound_limit=OUTBOUND_LIMIT,
                 )

@@ -45,6 +45,7 @@ async def main(args: argparse.Namespace) -> None:
         websocket.HandlerOptions(
             process_pool=pool,
             enable_compression=args.compression,
+            compression_threshold=0,  # every message compressed: Autobahn checks our deflate at every size
             max_message_size=MAX_MESSAGE_SIZE,
             outbound_limit=OUTBOUND_LIMIT,
         )

@@ -571,6 +571,7 @@ async def create_connection(options: ConnectionOptions) -> Connection:
         client=True,
         compress=compress,
         no_takeover=no_takeover,
+        compress_threshold=options.compression_threshold,
         subprotocol=subprotocol,
         max_message_size=options.max_message_size,
         loop=loop,

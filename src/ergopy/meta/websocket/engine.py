@@ -161,7 +161,8 @@ class WSProtocol(asyncio.Protocol, Transport):
 
     ``client``: this side is the client (it masks what it sends, refuses masked frames).
     ``compress``: negotiated deflate window bits for what we send (0: no permessage-deflate);
-    ``no_takeover``: reset our compressor after every message. ``max_message_size``: a
+    ``no_takeover``: reset our compressor after every message; ``compress_threshold``: shorter
+    messages are sent uncompressed (RSV1 clear, as RFC 7692 allows). ``max_message_size``: a
     larger message fails with 1009 (0: no limit). ``on_lost``: called once when the socket is gone.
     """
 
@@ -194,6 +195,7 @@ class WSProtocol(asyncio.Protocol, Transport):
         "_out",
         "_out_bytes",
         "_paused",
+        "_threshold",
         "_tp",
         "_utf8",
         "_waiter",
@@ -215,6 +217,7 @@ class WSProtocol(asyncio.Protocol, Transport):
         client: bool,
         compress: int = 0,
         no_takeover: bool = False,
+        compress_threshold: int = 0,
         subprotocol: str | None = None,
         max_message_size: int = 0,
         loop: asyncio.AbstractEventLoop | None = None,
@@ -227,6 +230,7 @@ class WSProtocol(asyncio.Protocol, Transport):
         self._max = max_message_size
         self._wbits = compress
         self._no_takeover = no_takeover
+        self._threshold = compress_threshold
         self._compressor: Any = None
         self._inflater: Any = None
         self._on_lost = on_lost
@@ -582,7 +586,7 @@ class WSProtocol(asyncio.Protocol, Transport):
         if self._closed or self.close_sent:
             return
         first = 0x80 | opcode
-        if self._wbits and not opcode & 0x8:
+        if self._wbits and not opcode & 0x8 and len(payload) >= self._threshold:
             payload = self._deflate(payload)
             first |= 0x40  # RSV1: compressed
         n = len(payload)

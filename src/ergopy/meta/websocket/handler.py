@@ -211,6 +211,7 @@ class Handler(gen.MetaBehavior):
             client=False,
             compress=compress,
             no_takeover=no_takeover,
+            compress_threshold=opts.compression_threshold,
             subprotocol=subprotocol,
             max_message_size=opts.max_message_size,
             loop=loop,
