@@ -10,6 +10,10 @@ Servers:
 
 * ``ergopy``: a node, a websocket handler with a pool of 4 workers; every message goes
   connection -> worker process -> ``send_alias`` back -> connection.
+* ``ergopy-deflate-all``: the ``ergopy`` server with ``compression_threshold=0``, run on the
+  deflate workload only: every reply compressed, as gorilla and Ergo do (the ``ergopy`` row
+  keeps the default threshold, 128 bytes, so its 64-byte replies go uncompressed, as RFC 7692
+  allows per message; the table marks them "replies not compressed").
 * ``ergopy-direct``: the same engine (handler, connection meta-process, transport) with
   the actor hop cut out: each connection echoes its own messages, so the hop's cost is
   the difference between the two lines.
@@ -87,6 +91,7 @@ def serve_ergopy(
     cluster: bool = False,
     node_name: str = "bench@localhost",
     peer: str | None = None,
+    compress_all: bool = False,
 ) -> None:
     """The ``ergopy`` row's echo server; with ``cluster``, one node of the service as the launcher runs it.
 
@@ -116,7 +121,11 @@ def serve_ergopy(
 
     class Web(act.Actor):
         async def init(self, port: int, pool: list[str]) -> None:
-            handler = websocket.create_handler(websocket.HandlerOptions(process_pool=pool, enable_compression=True))
+            handler = websocket.create_handler(
+                websocket.HandlerOptions(
+                    process_pool=pool, enable_compression=True, compression_threshold=0 if compress_all else 128
+                )
+            )
             self.spawn_meta(handler, gen.MetaOptions())
             server = await web.create_web_server(
                 web.WebServerOptions(host="127.0.0.1", port=port, handler=handler, reuse_port=cluster)
@@ -354,7 +363,21 @@ WORKLOADS = (
     Workload("deflate", "1,000 connections x 1 in flight, permessage-deflate, 64-byte text", 1000, 1, deflate=True),
 )
 
-SERVERS = ("ergopy", "ergopy-direct", "ergopy-engine", "ergo", "gorilla", "aiohttp", "aiohttp-batched", "picows")
+SERVERS = (
+    "ergopy",
+    "ergopy-deflate-all",
+    "ergopy-direct",
+    "ergopy-engine",
+    "ergo",
+    "gorilla",
+    "aiohttp",
+    "aiohttp-batched",
+    "picows",
+)
+# ergopy with compression_threshold=0 (every message compressed, as gorilla and Ergo do): it runs
+# the deflate workload only, beside the ``ergopy`` row whose 64-byte replies stay uncompressed
+# under the default threshold (128 bytes)
+DEFLATE_ONLY = {"ergopy-deflate-all"}
 GO_SERVERS = {"ergo": "ergo_echo", "gorilla": "gorilla_echo"}
 NO_DEFLATE = {"aiohttp-batched": "frames written by hand", "picows": "no permessage-deflate in picows"}
 
@@ -745,17 +768,17 @@ def print_tables(
             ergo_label = "xErgo ref"
         print(f"\n{w.label}")
         print(
-            f"  {'server':16s}{'msgs/s':>11s}{'xgorilla':>10s}{ergo_label:>11s}{'p50 us':>9s}{'p99 us':>9s}"
+            f"  {'server':19s}{'msgs/s':>11s}{'xgorilla':>10s}{ergo_label:>11s}{'p50 us':>9s}{'p99 us':>9s}"
             f"{'srv CPU':>9s}{'cli CPU':>9s}{'writes/msg':>12s}"
         )
         for s in servers:
             if s not in med:
                 why = notes.get(s) or notes.get(f"{s}/{w.key}") or "no result"
-                print(f"  {s:16s}  {why}")
+                print(f"  {s:19s}  {why}")
                 continue
             m = med[s]
             print(
-                f"  {s:16s}{m['rate']:>11,.0f}{_fmt(m['rate'] / gorilla, '.2f'):>10s}"
+                f"  {s:19s}{m['rate']:>11,.0f}{_fmt(m['rate'] / gorilla, '.2f'):>10s}"
                 f"{_fmt(m['rate'] / ergo_rate, '.2f'):>11s}{m['p50']:>9.0f}{m['p99']:>9.0f}"
                 f"{m['server_cpu']:>9.0%}{m['client_cpu']:>9.0%}{_writes(m['writes']):>12s}"
                 + ("" if not w.deflate or m["compressed"] else "  (replies not compressed)")
@@ -763,18 +786,18 @@ def print_tables(
         if not ergo_measured:
             if w.key in ERGO_REFERENCE and gorilla == gorilla:
                 print(
-                    f"  {'Ergo (reference)':16s}{ergo_rate:>11,.0f}{ERGO_REFERENCE[w.key]:>10.2f}{1.0:>11.2f}"
+                    f"  {'Ergo (reference)':19s}{ergo_rate:>11,.0f}{ERGO_REFERENCE[w.key]:>10.2f}{1.0:>11.2f}"
                     f"   issue 12's table: gorilla / {1 / ERGO_REFERENCE[w.key]:.2f}, not measured here"
                 )
             elif w.key == "1x1" and "gorilla" in med:
                 p50 = med["gorilla"]["p50"] * ERGO_REFERENCE_P50
                 print(
-                    f"  {'Ergo (reference)':16s}{'':>11s}{'':>10s}{'':>11s}{p50:>9.0f}"
+                    f"  {'Ergo (reference)':19s}{'':>11s}{'':>10s}{'':>11s}{p50:>9.0f}"
                     f"   issue 12's table: p50 = gorilla's x 97/83, not measured here"
                 )
             else:
                 why = f" ({notes['ergo']})" if "ergo" in notes else ""
-                print(f"  {'Ergo':16s}  no reference figure for this workload{why}")
+                print(f"  {'Ergo':19s}  no reference figure for this workload{why}")
     print(
         "\n* writes/msg comes from syscw of /proc/<pid>/io, which counts write() and writev() calls only;"
         " n/a: the server writes with send() (picows over aiofastnet), which it does not count."
@@ -959,8 +982,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
         _raise_nofile()
-        if args.serve in ("ergopy", "ergopy-direct"):
-            serve_ergopy(0, args.workers, direct=args.serve == "ergopy-direct")
+        if args.serve in ("ergopy", "ergopy-direct", "ergopy-deflate-all"):
+            serve_ergopy(
+                0, args.workers, direct=args.serve == "ergopy-direct", compress_all=args.serve == "ergopy-deflate-all"
+            )
         elif args.serve == "ergopy-node":
             serve_ergopy(args.node_port, args.workers, cluster=True, node_name=args.node_name, peer=args.node_peer)
         elif args.serve == "ergopy-engine":
@@ -1011,6 +1036,9 @@ def main(argv: list[str] | None = None) -> int:
                     if w.deflate and s in NO_DEFLATE:
                         notes[f"{s}/{w.key}"] = f"not run: {NO_DEFLATE[s]}"
                         continue
+                    if not w.deflate and s in DEFLATE_ONLY:
+                        notes[f"{s}/{w.key}"] = "not run: the deflate workload only"
+                        continue
                     if proc.poll() is not None:
                         notes[f"{s}/{w.key}"] = f"server exited ({proc.returncode})"
                         continue
@@ -1033,20 +1061,22 @@ def main(argv: list[str] | None = None) -> int:
         counts = sorted({min(n, cap) for n in args.idle_counts})
         capped = "" if counts == args.idle_counts else f" (capped at {cap:,}: hard RLIMIT_NOFILE is {hard:,} here)"
         print(f"\nidle memory per connection, server RSS growth (KiB){capped}")
-        print(f"  {'server':16s}" + "".join(f"{f'{n:,} conns':>14s}" for n in counts))
+        print(f"  {'server':19s}" + "".join(f"{f'{n:,} conns':>14s}" for n in counts))
         for s in servers:
+            if s in DEFLATE_ONLY:
+                continue  # the same server as ergopy's, idle
             if s in notes and s not in results:
-                print(f"  {s:16s}  {notes[s]}")
+                print(f"  {s:19s}  {notes[s]}")
                 continue
             try:
                 mem = idle_memory(bench, s, counts)
             except RuntimeError as e:
-                print(f"  {s:16s}  failed: {e}")
+                print(f"  {s:19s}  failed: {e}")
                 continue
-            print(f"  {s:16s}" + "".join(f"{mem[n]:>14.1f}" for n in counts))
+            print(f"  {s:19s}" + "".join(f"{mem[n]:>14.1f}" for n in counts))
         if "ergo" not in results:
             pad = " " * 14 * (len(counts) - 1)
-            print(f"  {'Ergo (reference)':16s}{pad}{ERGO_REFERENCE_MEMORY_KIB:>14.1f}   issue 12, not measured here")
+            print(f"  {'Ergo (reference)':19s}{pad}{ERGO_REFERENCE_MEMORY_KIB:>14.1f}   issue 12, not measured here")
     print(f"\nws_echo: {time.monotonic() - started:.0f} s")
     return 0
 
