@@ -172,12 +172,29 @@ async def run_in(node: ergopy.Node, q: asyncio.Queue[Any], pid: gen.PID, action:
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (for a registrar: every node of a test shares it)."""
+    """A TCP port free on 127.0.0.1 right now (for a registrar: every node of a test shares it).
+
+    Taken below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
+    handed out by ``bind(0)`` may meanwhile become the local port of some outgoing
+    connection, and the registrar's later bind then fails with EADDRINUSE (seen in CI).
+    """
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(200):  # bounded: most ports in the range are free
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:  # the registrar's UDP side too
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @pytest.fixture

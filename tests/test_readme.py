@@ -151,6 +151,21 @@ def test_the_readme_cluster_runs_as_two_nodes_that_find_each_other(tmp_path: Pat
     assert "Traceback" not in err and "[error]" not in err, err
 
 
+def wait_listeners(port: int, count: int, proc: subprocess.Popen[str]) -> None:
+    """Returns once ``count`` sockets listen on 127.0.0.1:port (SO_REUSEPORT: one per node,
+    each its own line in /proc/net/tcp); fails if the process ends or TIMEOUT passes."""
+    local = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:  # bounded: a look every 50 ms
+        if proc.poll() is not None:
+            pytest.fail(f"the service exited with {proc.returncode} before listening: {proc.communicate()}")
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        if sum(1 for r in rows if r[1] == local and r[3] == "0A") >= count:  # 0A: LISTEN
+            return
+        time.sleep(0.05)
+    pytest.fail(f"fewer than {count} sockets listen on {port} after {TIMEOUT} s")
+
+
 def _children(pid: int) -> set[int]:
     """The PIDs of ``pid``'s child processes (from /proc)."""
     kids: set[int] = set()
@@ -169,7 +184,7 @@ def test_the_readme_site_runs_on_two_nodes_that_share_its_port_and_stops_on_ctrl
         [sys.executable, "site.py"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_listening(port, proc)
+        wait_listeners(port, 2, proc)  # both nodes: node 1 may listen a second before node 2
         seen: set[str] = set()
         for _ in range(400):  # each a new connection: the kernel picks a node by its address hash
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=TIMEOUT) as r:
