@@ -57,7 +57,6 @@ import gc
 import json
 import os
 import resource
-import select
 import statistics
 import struct
 import subprocess
@@ -65,6 +64,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from proc_lines import Lines
 
 ROUND_TIMEOUT = 30.0  # seconds for every client to get one line; far above any expected figure
 SETUP_TIMEOUT = 180.0  # seconds to connect and join N clients
@@ -589,24 +590,11 @@ class _Proc:
         self.p = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, preexec_fn=_affinity(cpu)
         )
-        assert self.p.stdout is not None
-        self.fd = self.p.stdout.fileno()
-        self.buf = b""
+        self.lines = Lines(self.p, repr(cmd[-1]))
 
     def readline(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no line from {self.p.args[-1]!r} in {timeout:g} s")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    raise EOFError(f"a child exited ({self.p.wait()})")
-                self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode().strip()
+        """As ``Lines.readline``."""
+        return self.lines.readline(timeout)
 
     def write(self, line: str) -> None:
         assert self.p.stdin is not None

@@ -68,7 +68,6 @@ import contextlib
 import json
 import os
 import resource
-import select
 import statistics
 import subprocess
 import sys
@@ -80,6 +79,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import go_build
+from proc_lines import Lines
 
 # ---- servers (run in a subprocess: python ws_echo.py --serve NAME) -------------------------
 
@@ -400,31 +400,6 @@ def _pin(cpu: int | None) -> Callable[[], None] | None:
     return pin
 
 
-class _Lines:
-    """Line reader over a pipe with a timeout per line (the child may hang: we do not)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        self.proc = proc
-        self.fd = proc.stdout.fileno()
-        self.buf = b""
-
-    def readline(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no line from {self.proc.args[0]} in {timeout:g} s")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    raise EOFError(f"{Path(str(self.proc.args[0])).name} exited ({self.proc.wait()})")
-                self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode().strip()
-
-
 def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -524,7 +499,7 @@ class Bench:
         else:
             cmd = [sys.executable, __file__, "--serve", server, "--workers", str(self.args.workers)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pin(self.server_cpu if pin else None))
-        lines = _Lines(proc)
+        lines = Lines(proc)
         try:
             while not (line := lines.readline(30)).isdigit():
                 pass  # anything a server prints before its port
@@ -551,7 +526,7 @@ class Bench:
                     cmd += ["--node-peer", first]
                 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pin(cpus[i]))
                 procs.append(proc)
-                lines = _Lines(proc)
+                lines = Lines(proc)
                 net = ""
                 while not (line := lines.readline(30)).isdigit():
                     if line.startswith("net "):
@@ -603,7 +578,7 @@ class Bench:
         ]
         client_pin = _pin(self.client_cpu if pin_client else None)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=client_pin)
-        lines = _Lines(proc)
+        lines = Lines(proc)
         try:
             connected = lines.readline(60)
             if not connected.startswith("connected"):
@@ -658,7 +633,7 @@ class Bench:
                 cmd += ["-hold=300", "-deadline=330", f"-src={self.source_ip()}"]
                 p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 holders.append(p)
-                lines = _Lines(p)
+                lines = Lines(p)
                 while (line := lines.readline(180)) != "ready":
                     if not line.startswith("connected"):
                         raise RuntimeError(line)
