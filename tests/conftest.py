@@ -197,6 +197,20 @@ def free_port() -> int:
     raise RuntimeError("no free port in 20000-32000")
 
 
+async def until_links(done: Callable[[], bool], *endpoints: Any, timeout: float = 5.0) -> None:
+    """Wait until ``done()`` holds, checked at each link change of the network endpoints
+    (``node.network._endpoint``); fails after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not done():
+            waits = [asyncio.ensure_future(e.changes.wait()) for e in endpoints]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+
+
 @pytest.fixture
 async def net_cluster() -> AsyncIterator[Callable[..., Any]]:
     """``await net_cluster(name, **network options)`` starts a node with an acceptor on

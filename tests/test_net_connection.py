@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from conftest import until_links
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netns_helpers import hear, say, sh
@@ -225,23 +226,10 @@ async def test_one_lost_link_is_not_a_lost_connection() -> None:
     async with pair() as (a, a_seam, _, b_seam, conn):
         far = await joined(a, "b@localhost", 3)
         conn.links[1].transport.abort()
-        await until(lambda: far.stats()["links_lost"] == 1, a)
+        await until_links(lambda: far.stats()["links_lost"] == 1, a)
         conn.send(pid_frame(9, 9), key=9)
         assert (await a_seam.frame()).to_id == 9
         assert b_seam.lost.empty() and a_seam.lost.empty()
-
-
-async def until(done: Any, *endpoints: Endpoint, timeout: float = 5.0) -> None:
-    """Wait until ``done()`` holds, checked at each link change of the endpoints."""
-    async with asyncio.timeout(timeout):
-        while not done():
-            waits = [asyncio.ensure_future(e.changes.wait()) for e in endpoints]
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
-                await asyncio.gather(*waits, return_exceptions=True)
 
 
 def shut_down(link: Any) -> None:
@@ -281,13 +269,13 @@ async def test_a_lost_pool_link_is_redialled_and_frames_sent_meanwhile_arrive_in
         victim = conn.links[1]
         shut_down(victim)
         # frames handed to the dying socket before its loss is seen are lost (as in Go): wait for both sides to see it
-        await until(lambda: victim not in conn.links and far.stats()["links_lost"] == 1, a, b)
+        await until_links(lambda: victim not in conn.links and far.stats()["links_lost"] == 1, a, b)
         for _ in range(200):  # while the link is re-dialled (bounded)
             burst()
             if len(conn.links) == len(far.links) == 3:
                 break
             await asyncio.sleep(0)  # let the loop run the re-dial between bursts
-        await until(lambda: len(conn.links) == len(far.links) == 3, a, b)
+        await until_links(lambda: len(conn.links) == len(far.links) == 3, a, b)
         for _ in range(20):
             burst()
             await asyncio.sleep(0)
@@ -370,7 +358,7 @@ async def test_tls_connection_joins_its_pool_with_fingerprints(tmp_path: Any) ->
         assert (await b_seam.frame()).to_id == 4
         victim = conn.links[2]
         shut_down(victim)  # a lost TLS link is re-dialled over TLS, its Join fingerprinted again
-        await until(lambda: conn.stats()["links_redialled"] == 1 and len(far.links) == 3, a, b)
+        await until_links(lambda: conn.stats()["links_redialled"] == 1 and len(far.links) == 3, a, b)
         assert victim not in conn.links and len(conn.links) == 3
         conn.send(pid_frame(5, 6), key=5)
         assert (await a_seam.frame()).to_id == 6
@@ -618,7 +606,7 @@ async def test_a_vacancy_not_refilled_hands_its_frames_to_a_surviving_link(monke
         conn.pool_dsn = []  # nowhere to re-dial
         victim = conn.links[1]
         shut_down(victim)
-        await until(lambda: victim not in conn.links and far.stats()["links_lost"] == 1, a, b)
+        await until_links(lambda: victim not in conn.links and far.stats()["links_lost"] == 1, a, b)
         for i in range(30):
             conn.send(pid_frame(1000 + i % 3, 1, b"\x95" + i.to_bytes(8, "big")), key=1000 + i % 3)
         got: dict[int, list[int]] = {}
@@ -668,13 +656,13 @@ async def test_links_lost_again_and_again_on_either_side_lose_and_reorder_nothin
                     conn.stats()["links_lost"] == far.stats()["links_lost"] == lost
                 )
 
-            await until(seen, a, b)
+            await until_links(seen, a, b)
             for _ in range(50):  # while the links are re-dialled (bounded)
                 burst()
                 if len(conn.links) == len(far.links) == 3:
                     break
                 await asyncio.sleep(0)  # let the loop run the re-dial between bursts
-            await until(lambda: len(conn.links) == len(far.links) == 3, a, b)
+            await until_links(lambda: len(conn.links) == len(far.links) == 3, a, b)
             burst()
         await drain()
         for way in ("ab", "ba"):

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import hypothesis
 import pytest
 import websockets
-from conftest import Runner, receive, run_in
+from conftest import Runner, receive, run_in, until_links
 from hypothesis import strategies as st
 from ws_helpers import expect, serve
 
@@ -820,18 +820,6 @@ async def test_a_lost_pool_link_under_two_nodes_is_redialled_and_no_message_is_l
 
     monkeypatch.setattr(b.network._endpoint, "_can_join", gated)
 
-    async def until(done: Callable[[], bool]) -> None:
-        """Wait for ``done()``, checked at each link change on either node."""
-        async with asyncio.timeout(5):
-            while not done():
-                waits = [asyncio.ensure_future(n.network._endpoint.changes.wait()) for n in (a, b)]
-                try:
-                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for w in waits:
-                        w.cancel()
-                    await asyncio.gather(*waits, return_exceptions=True)
-
     async def burst() -> None:
         for i, pid in enumerate(senders):
 
@@ -843,18 +831,19 @@ async def test_a_lost_pool_link_under_two_nodes_is_redialled_and_no_message_is_l
             await run_in(a, qa, pid, send)
 
     await burst()
+    endpoints = (a.network._endpoint, b.network._endpoint)
     victim = near.links[1]
     fd = victim.transport.get_extra_info("socket").fileno()
     with socket.socket(fileno=os.dup(fd)) as dup:
         dup.shutdown(socket.SHUT_RDWR)
     # frames handed to the dying socket before its loss is seen are lost (as in Go): wait for both sides to see it
-    await until(lambda: victim not in near.links and far.stats()["links_lost"] == 1)
+    await until_links(lambda: victim not in near.links and far.stats()["links_lost"] == 1, *endpoints)
     base = list(sent)
     for _ in range(3):
         await burst()
     assert len(near.links) == len(far.links) == 2  # all three bursts went while the link was away
     gate.set()
-    await until(lambda: len(near.links) == len(far.links) == 3)
+    await until_links(lambda: len(near.links) == len(far.links) == 3, *endpoints)
     await burst()
     got: dict[int, list[int]] = {0: [], 1: [], 2: []}
     while any(not got[i] or got[i][-1] < sent[i] - 1 for i in range(3)):  # until each sender's last
