@@ -17,6 +17,7 @@ import gc
 import itertools
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
@@ -248,3 +249,22 @@ async def net_pair(net_cluster: Callable[..., Any]) -> tuple[ergopy.Node, ergopy
     b = await net_cluster("b@localhost")
     await a.network.get_node("b@localhost")
     return a, b
+
+
+# ---- the browser tests -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium (Debian's, driven by Playwright; never a downloaded browser); the test is
+    skipped without Playwright or Chromium."""
+    api = pytest.importorskip("playwright.async_api", reason="Playwright is missing: pip install -e .[browser]")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    async with api.async_playwright() as p:
+        b = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking"])
+        try:
+            yield b
+        finally:
+            await b.close()

@@ -9,7 +9,6 @@ used. Skipped, saying which is missing, when either is absent. Screenshots go to
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +39,6 @@ def screenshot_path(name: str) -> Path:
 @pytest.fixture
 async def chat(node: ergopy.Node) -> Chat:
     return await start_chat(node, ChatOptions(host="127.0.0.1", port=0, workers=2))
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def open_and_join(browser: Any, url: str, nick: str, room: str, viewport: Any = None) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 import time
 from asyncio.subprocess import PIPE
@@ -408,21 +407,6 @@ async def test_a_restarted_node_takes_its_rooms_back_and_nothing_is_lost_after(
 
 
 # ---- the page: a move needs no reload ---------------------------------------------------------
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    """Headless Chromium (as ``tests/test_chat_browser.py``); skipped without Playwright or Chromium."""
-    api = pytest.importorskip("playwright.async_api", reason="Playwright is missing: pip install -e .[browser]")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
-    async with api.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking"])
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def test_the_page_follows_its_room_to_another_node_without_reloading(
