@@ -123,9 +123,7 @@ class _Flusher:
 
     def _run(self) -> None:
         self._scheduled = False
-        pending, self._pending = self._pending, []
-        for p in pending:
-            p._flush()
+        self.flush_now()
 
     def flush_now(self) -> None:
         """Write what is queued now (the end of a node's run queue: see ``node.runner``); the
