@@ -1,10 +1,16 @@
 """WebSocket echo, measured side by side: ergopy against Go (gorilla, Ergo) and Python peers.
 
-Every server runs in its own process pinned to one core (``--server-cpu``); a Go
-load client (``benchmarks/go/loadclient``, built by ``go_build.py``) pinned to the
-other core (``--client-cpu``) drives it. The client keeps K messages in flight on
-each of N connections and answers every batch of echoes it reads with one write,
-so it is not the bottleneck (its CPU is printed beside the server's).
+Every server runs in its own process pinned to one core (``--server-cpu``); a load
+client pinned to the other core (``--client-cpu``) drives it. The client keeps K
+messages in flight on each of N connections and answers every batch of echoes it
+reads with one write, so it is not the bottleneck (its CPU is printed beside the
+server's, and per message). Two clients speak the same command line and print the
+same figures: ``--client c`` (the default) is ``benchmarks/c/loadclient.c`` (built by
+``c_build.py``; one epoll thread, one read and one write per ready connection: about
+half the Go client's CPU per message), ``--client go`` is ``benchmarks/go/loadclient``
+(built by ``go_build.py``). The C client does not do permessage-deflate: the deflate
+workload is always driven by the Go client. When the C client cannot be built, the
+run says so and uses the Go client. Every table says which client measured each row.
 
 Servers:
 
@@ -59,6 +65,7 @@ nodes) for 2 nodes beside 1 node.
     python benchmarks/ws_echo.py               # full run (about 5 minutes on an otherwise idle machine)
     python benchmarks/ws_echo.py --quick       # every server and workload briefly, for CI
     python benchmarks/ws_echo.py --part nodes  # 2 nodes vs 1 node only
+    python benchmarks/ws_echo.py --client go   # the Go load client for every workload
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import c_build
 import go_build
 from proc_lines import Lines
 
@@ -387,6 +395,7 @@ ERGO_REFERENCE = {"50x16": 1 / 1.08, "1000x1": 1 / 1.32}
 ERGO_REFERENCE_P50 = 97 / 83  # 1 x 1: Ergo p50 97 µs where gorilla's was 83 µs
 ERGO_REFERENCE_MEMORY_KIB = 16.0  # idle memory per connection at 20,000 connections
 NODE_COOKIE = "ws-echo-bench"  # the cluster nodes' shared secret (loopback only)
+CLIENT_LABELS = {"c": "C", "go": "Go"}  # --client's choices, as the tables name them
 
 
 def _pin(cpu: int | None) -> Callable[[], None] | None:
@@ -451,9 +460,10 @@ def _stop(proc: subprocess.Popen[bytes], kill: bool = False) -> None:
 class Bench:
     """The run: which servers exist, how to start them and drive them."""
 
-    def __init__(self, args: argparse.Namespace, built: dict[str, go_build.Built]) -> None:
+    def __init__(self, args: argparse.Namespace, built: dict[str, go_build.Built], clients: dict[str, Path]) -> None:
         self.args = args
         self.built = built
+        self.clients = clients  # "c" / "go" -> the load client's binary, for those that could be built
         self._sources = 0
         self.server_cpu: int | None = args.server_cpu
         self.client_cpu: int | None = args.client_cpu
@@ -467,11 +477,20 @@ class Bench:
         self._sources += 1
         return f"127.0.{1 + self._sources // 250}.{2 + self._sources % 250}"
 
-    @property
-    def loadclient(self) -> str:
-        path = self.built["loadclient"].path
-        assert path is not None
-        return str(path)
+    def client_for(self, w: Workload | None = None) -> str:
+        """Which load client drives ``w`` ("c" or "go"): ``--client``, except that permessage-deflate
+        is the Go client's (the C one does not do it). None: the idle holders."""
+        return "go" if w is not None and w.deflate else self.args.client
+
+    def loadclient(self, w: Workload | None = None) -> str:
+        """The path of the load client that drives ``w`` (see ``client_for``).
+
+        Raises RuntimeError when that client could not be built.
+        """
+        kind = self.client_for(w)
+        if kind not in self.clients:
+            raise RuntimeError(f"the {CLIENT_LABELS[kind]} load client is {self.built['loadclient'].note}")
+        return str(self.clients[kind])
 
     def unavailable(self, server: str) -> str | None:
         """Why ``server`` cannot run here, or None."""
@@ -564,7 +583,7 @@ class Bench:
             return sum(_cpu_seconds(p) for p in pids), total
 
         cmd = [
-            self.loadclient,
+            self.loadclient(w),
             f"-url=ws://127.0.0.1:{port}/ws",
             f"-conns={w.conns}",
             f"-inflight={w.inflight}",
@@ -595,6 +614,12 @@ class Bench:
             proc.wait(30)
             if result["wrong_length"]:
                 raise RuntimeError(f"{result['wrong_length']} echoes were not the {w.size}-byte message sent")
+            ended = result.get("closed", 0) + result.get("lost", 0)  # the C client counts them, the Go one not
+            if ended:
+                raise RuntimeError(
+                    f"{ended} of {w.conns} connections ended during the run "
+                    f"({result.get('closed', 0)} closed by the server, {result.get('lost', 0)} lost)"
+                )
         except (TimeoutError, EOFError, RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
             _stop(proc)
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
@@ -629,7 +654,7 @@ class Bench:
             left = n
             while left > 0:
                 k = min(left, 10_000)
-                cmd = [self.loadclient, f"-url=ws://127.0.0.1:{port}/ws", "-idle", f"-conns={k}", "-dial=100"]
+                cmd = [self.loadclient(), f"-url=ws://127.0.0.1:{port}/ws", "-idle", f"-conns={k}", "-dial=100"]
                 cmd += ["-hold=300", "-deadline=330", f"-src={self.source_ip()}"]
                 p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 holders.append(p)
@@ -744,7 +769,7 @@ def print_tables(
         print(f"\n{w.label}")
         print(
             f"  {'server':19s}{'msgs/s':>11s}{'xgorilla':>10s}{ergo_label:>11s}{'p50 us':>9s}{'p99 us':>9s}"
-            f"{'srv CPU':>9s}{'cli CPU':>9s}{'writes/msg':>12s}"
+            f"{'srv CPU':>9s}{'cli CPU':>9s}{'writes/msg':>12s}{'cli us/msg':>12s}  client"
         )
         for s in servers:
             if s not in med:
@@ -756,6 +781,7 @@ def print_tables(
                 f"  {s:19s}{m['rate']:>11,.0f}{_fmt(m['rate'] / gorilla, '.2f'):>10s}"
                 f"{_fmt(m['rate'] / ergo_rate, '.2f'):>11s}{m['p50']:>9.0f}{m['p99']:>9.0f}"
                 f"{m['server_cpu']:>9.0%}{m['client_cpu']:>9.0%}{_writes(m['writes']):>12s}"
+                f"{m['client_cpu'] / m['rate'] * 1e6:>12.1f}  {CLIENT_LABELS[bench.client_for(w)]}"
                 + ("" if not w.deflate or m["compressed"] else "  (replies not compressed)")
             )
         if not ergo_measured:
@@ -776,6 +802,8 @@ def print_tables(
     print(
         "\n* writes/msg comes from syscw of /proc/<pid>/io, which counts write() and writev() calls only;"
         " n/a: the server writes with send() (picows over aiofastnet), which it does not count."
+        "\n  cli us/msg: the load client's CPU time per echoed message; client: the load client that measured"
+        " the row (C: benchmarks/c/loadclient.c, Go: benchmarks/go/loadclient)."
     )
 
 
@@ -833,9 +861,11 @@ def run_nodes(bench: Bench, started: float) -> None:
             notes[row] = why
     rows = [r for r in NODE_ROWS if r not in notes]
     pinning = node_pinning(bench)
+    client = CLIENT_LABELS[bench.client_for(w)]
     print(
         f"\n2 nodes vs 1 node: {w.label}; ergopy nodes: network on and connected to each other, one web "
-        f"port shared with reuse_port; median of {args.node_rounds} interleaved round(s)"
+        f"port shared with reuse_port; median of {args.node_rounds} interleaved round(s); "
+        f"every row measured by the {client} load client"
     )
     for row in NODE_ROWS:
         print(f"  {_node_row_label(row)}: {pinning[row]}")
@@ -885,7 +915,7 @@ def run_nodes(bench: Bench, started: float) -> None:
         how = row.rsplit(" ", 1)[1]
         print(f"  2 nodes {how} / 1 node: {_fmt(ratio, '.2f', 'x')} (issue 11's target >= {NODE_TARGET}x: {verdict})")
     print(
-        "  srv CPU: summed over the server's processes (200% = both cores); cli CPU: the Go load client; "
+        f"  srv CPU: summed over the server's processes (200% = both cores); cli CPU: the {client} load client; "
         "us/msg: CPU time per echoed message"
     )
 
@@ -928,6 +958,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="servers: the servers' tables and idle memory; nodes: 2 nodes vs 1 node only (default: both)",
     )
     ap.add_argument("--node-rounds", type=int, default=5, help="interleaved rounds of 2 nodes vs 1 node (default 5)")
+    ap.add_argument(
+        "--client",
+        choices=tuple(CLIENT_LABELS),
+        default="c",
+        help="the load client: c (benchmarks/c/loadclient.c, the default; falls back to go when it cannot be "
+        "built) or go (benchmarks/go/loadclient); permessage-deflate is always the Go client's",
+    )
     ap.add_argument("--quick", action="store_true", help="every server and workload briefly, for CI")
     args = ap.parse_args(argv)
     if args.quick:
@@ -973,10 +1010,19 @@ def main(argv: list[str] | None = None) -> int:
     hard = _raise_nofile()
     started = time.monotonic()
     built = go_build.build_all()
-    if not built["loadclient"].ok:
+    clients: dict[str, Path] = {}
+    if built["loadclient"].path is not None:
+        clients["go"] = built["loadclient"].path
+    if args.client == "c":
+        try:
+            clients["c"] = c_build.build("loadclient")
+        except c_build.BuildError as e:
+            print(f"ws_echo: the C load client could not be built ({e}); using the Go load client", file=sys.stderr)
+            args.client = "go"
+    if args.client not in clients:
         print(f"ws_echo: the Go load client is {built['loadclient'].note}", file=sys.stderr)
         return 1
-    bench = Bench(args, built)
+    bench = Bench(args, built, clients)
     servers = args.server_list
     notes: dict[str, str] = {}
     for s in servers:
@@ -984,14 +1030,20 @@ def main(argv: list[str] | None = None) -> int:
         if why:
             notes[s] = why
     runnable = [s for s in servers if s not in notes] if args.part != "nodes" else []
+    client = CLIENT_LABELS[args.client]
+    if "go" not in clients:  # the deflate workload has no client: its tables say so
+        client += f" (permessage-deflate not run: the Go load client is {built['loadclient'].note})"
+    elif args.client != "go":
+        client += " (Go for permessage-deflate)"
     pinned = (
-        f"server on core {bench.server_cpu}, Go load client on core {bench.client_cpu}"
+        f"server on core {bench.server_cpu}, load client on core {bench.client_cpu}"
         if bench.server_cpu is not None
         else "NOT pinned (needs two cores)"
     )
     print(
         f"ws_echo: {pinned}; {args.seconds:g} s windows after {args.warmup:g} s warm-up; "
-        f"median of {args.rounds} interleaved round(s); python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+        f"median of {args.rounds} interleaved round(s); python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
+        f"load client: {client}"
     )
     for s in servers:
         if s in notes:
