@@ -196,3 +196,48 @@ async def test_a_send_after_the_node_stopped_raises_node_terminated(node: ergopy
     await node.stop()
     with pytest.raises(gen.NodeTerminatedError):
         node.send(pid, "x")
+
+
+async def test_an_actor_streaming_to_a_pid_that_terminates_gets_dead_letters_and_lets_the_record_go(
+    node: ergopy.Node,
+) -> None:
+    """An actor's send keeps the last PID it sent to and that process's record (one lookup for a
+    stream of sends). Once the process has terminated, the very same PID object is a dead letter,
+    the record is not used and not kept; a bounded mailbox of the next target is still enforced."""
+    import gc
+    import weakref
+
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    sender = await node.spawn(Runner, None, q)
+    target_q: asyncio.Queue[Any] = asyncio.Queue()
+    target = await node.spawn(Runner, None, target_q)
+
+    def stream(a: act.Actor) -> int:
+        for i in range(3):
+            a.send(target, i)
+        return 3
+
+    assert await run_in(node, q, sender, stream) == 3
+    assert [await receive(target_q) for _ in range(3)] == [0, 1, 2]
+    # the record the sender's send now keeps (slots: no weak reference), seen through its behaviour
+    record = weakref.ref(node._procs[target.id].behavior)
+    node.send_exit(target, gen.TERMINATE_REASON_NORMAL)
+    assert (await receive(target_q))[0] == "terminated"
+    assert await run_in(node, q, sender, stream) == 3
+    assert target_q.empty()
+    assert dead_letters(node)["dead_letters_pid_unknown"] == 3
+    gc.collect()
+    assert record() is None, "the sender still holds the record of a process that has terminated"
+
+    bounded = await node.spawn(Runner, gen.ProcessOptions(mailbox_size=1), target_q)
+
+    def overfill(a: act.Actor) -> str:
+        a.send(bounded, "first")  # queued: the bounded process runs after this callback
+        try:
+            a.send(bounded, "second")
+        except gen.MailboxFullError:
+            return "full"
+        return "not full"
+
+    assert await run_in(node, q, sender, overfill) == "full"
+    assert await receive(target_q) == "first"

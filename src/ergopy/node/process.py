@@ -46,6 +46,7 @@ _SLEEP = ProcessState.SLEEP
 _RUNNING = ProcessState.RUNNING
 _WAIT = ProcessState.WAIT_RESPONSE
 _TERMINATED = ProcessState.TERMINATED
+_NOTHING = object()  # make_sender's 'no PID sent to yet'
 _ZOMBEE = ProcessState.ZOMBEE
 _ACTIVE = _RUNNING | _WAIT
 _ALIVE = _INIT | _SLEEP | _RUNNING | _WAIT
@@ -490,21 +491,34 @@ class ProcessRecord:
         A live local PID with a plain mailbox gets the message appended directly;
         anything else (a name, an alias, a priority, a bound, an unknown or stale PID)
         takes ``Node.route``, which counts dead letters and raises what it raises.
+        The last PID sent to and its record are kept, so a stream of sends to one
+        process looks it up once. A record that has terminated is never used (its
+        state is tested on every send): the next send to it goes to the router (a
+        dead letter) and lets the record go; until then it stays referenced, one
+        record at most per sender.
         """
         route = self._node.route
         lookup = self._node._procs.get  # the node's table of live processes (never rebound)
         pid = self.pid
+        last_to: Any = _NOTHING  # the PID object last sent to, and its live record
+        last_p: Any = None
 
         def send(to: Any, message: Any) -> None:
-            if type(to) is PID:
-                p = lookup(to.id)
-                if p is not None and (p.pid is to or p.pid == to):
-                    priority = self.send_priority
-                    if priority is _NORMAL and not p.mailbox_size and p.state is not _TERMINATED:
-                        p.main.append((pid, message))  # push's fast path, inlined
-                        if not p.scheduled:
-                            p._schedule()
-                        return
+            nonlocal last_to, last_p
+            if to is last_to:
+                p = last_p
+            elif type(to) is PID and (p := lookup(to.id)) is not None and (p.pid is to or p.pid == to):
+                last_to, last_p = to, p
+            else:
+                route(pid, to, message, self.send_priority)
+                return
+            if self.send_priority is _NORMAL and not p.mailbox_size and p.state is not _TERMINATED:
+                p.main.append((pid, message))  # push's fast path, inlined
+                if not p.scheduled:
+                    p._schedule()
+                return
+            if p.state is _TERMINATED:
+                last_to, last_p = _NOTHING, None
             route(pid, to, message, self.send_priority)
 
         return send
