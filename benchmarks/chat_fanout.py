@@ -40,12 +40,17 @@ members' CPU, CPU time per line; then 2 nodes / 1 node. Pinning:
 1 node on the server core, the members on the client core; 2 nodes twice, one per
 core ("pinned") and not pinned, as the launcher runs them ("unpinned"; ``--pinning``),
 the members not pinned (they share both cores with the nodes: a 2-core machine has
-no third). The members run in Python: their CPU is printed because on two cores
-it is taken from the nodes.
+no third). The members' CPU is printed because on two cores it is taken from the
+nodes: by default they are ``benchmarks/c/chatmembers.c`` (one epoll thread, the same
+protocol, JSON and latency definition as the Python members), built with
+``c_build``; ``--members-client python`` runs the Python members (``members_main``)
+instead, which is also the fallback, with a note, when the C program cannot be built.
+The report says which measured.
 
     python benchmarks/chat_fanout.py                   # N = 1000 and 5000, then throughput 1 vs 2 nodes (~3 min)
     python benchmarks/chat_fanout.py --quick           # N = 200; throughput with 300 members; ~10 s
     python benchmarks/chat_fanout.py --part throughput # throughput mode only
+    python benchmarks/chat_fanout.py --part throughput --members-client python  # the Python members
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from c_build import BuildError, build
 from proc_lines import Lines
 
 ROUND_TIMEOUT = 30.0  # seconds for every client to get one line; far above any expected figure
@@ -676,10 +682,31 @@ class StepResult:
         return not self.why
 
 
+def _grace(args: argparse.Namespace) -> float:
+    """Seconds a step waits, once its lines are said, for every member to have every line."""
+    return max(1.0 + 4 * args.bound / 1e3, args.step_seconds / 2)  # a passing line is at its last member by then
+
+
+def _members_cmd(args: argparse.Namespace, url: str, n: int) -> list[str]:
+    """The members' command line: the C program (``args.members_binary``) or this script's Python members."""
+    if args.members_binary is None:
+        return [sys.executable, __file__, "--member-clients", url, str(n), "tp", str(args.senders)]
+    # the C program's own bound: the longest this driver could wait on it, then some
+    step_wait = args.step_seconds * 3 + 30 + _grace(args) + DRAIN_LIMIT + 30 + 30
+    bound = SETUP_TIMEOUT + args.steps * step_wait + 60
+    return [str(args.members_binary), url, str(n), "tp", str(args.senders), "-deadline", f"{bound:g}"]
+
+
+def _members_label(args: argparse.Namespace) -> str:
+    if args.members_binary is None:
+        return "Python (members_main, asyncio protocols)"
+    return "C (benchmarks/c/chatmembers.c, one epoll thread)"
+
+
 def _run_step(
     members: _Proc, nodes: list[_Proc], index: int, rate: float, args: argparse.Namespace, n: int
 ) -> StepResult:
-    grace = max(1.0 + 4 * args.bound / 1e3, args.step_seconds / 2)  # a passing line is at its last member by then
+    grace = _grace(args)
     members.write(f"step {index} {rate:g} {args.step_seconds:g} {grace:g}")
     if (line := members.readline(30)) != "go":
         raise RuntimeError(f"the members said {line!r}")
@@ -725,8 +752,7 @@ def sweep(count: int, args: argparse.Namespace, pin_nodes: bool = True) -> tuple
     try:
         t0 = time.monotonic()
         url = f"ws://127.0.0.1:{port}/ws"
-        cmd = [sys.executable, __file__, "--member-clients", url, str(n), "tp", str(args.senders)]
-        members = _Proc(cmd, client)
+        members = _Proc(_members_cmd(args, url, n), client)
         if (line := members.readline(SETUP_TIMEOUT)) != "ready":
             raise RuntimeError(f"the members did not start: {line!r}")
         setup = time.monotonic() - t0
@@ -796,6 +822,7 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         f"({args.step_seconds:g} s per step); a rate passes when every line reached every member and the p99 "
         f"of the latency per member (line sent -> read by a member) is <= {args.bound:g} ms"
     )
+    print(f"  members: {_members_label(args)}")
     print(
         f"  {'chat on':<18}{'best lines/s':>13}{'frames/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'last p99':>10}"
         f"{'nodes CPU':>11}{'members CPU':>13}{'nodes ms/line':>15}{'members ms/line':>17}"
@@ -862,6 +889,13 @@ def main() -> None:
         "--bound", type=float, default=BOUND_MS, help=f"bound of the p99 per member, ms ({BOUND_MS:g})"
     )
     throughput.add_argument(
+        "--members-client",
+        choices=("c", "python"),
+        default="c",
+        help="the members' program: c (benchmarks/c/chatmembers.c, the default; python when it cannot be "
+        "built) or python (members_main)",
+    )
+    throughput.add_argument(
         "--pinning",
         type=lambda t: [{"pinned": True, "unpinned": False}[x] for x in t.split(",")],
         default=None,
@@ -915,7 +949,14 @@ def main() -> None:
         if every:
             os.sched_setaffinity(0, every)  # the throughput driver only waits: it is not pinned
     if args.part != "fanout":
-        print(f"\nthroughput mode ({time.monotonic() - started:.0f} s so far): one sweep per node count", flush=True)
+        args.members_binary = None
+        if args.members_client == "c":
+            try:
+                args.members_binary = build("chatmembers")
+            except (BuildError, ValueError) as e:
+                print(f"note: the C members could not be built ({e}); the Python members measure instead")
+        print(f"\nthroughput mode ({time.monotonic() - started:.0f} s so far): one sweep per node count, "
+              f"members: {_members_label(args)}", flush=True)  # fmt: skip
         runs: dict[str, tuple[list[StepResult], float] | str] = {}
         why = cluster_available()
         configs = [(count, pinned) for count in args.nodes for pinned in ([True] if count == 1 else args.pinning)]

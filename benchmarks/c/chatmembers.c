@@ -5,7 +5,7 @@
  * share the cores with the chat nodes, so every microsecond spent here is taken from
  * the nodes under test.
  *
- *   chatmembers URL N ROOM SENDERS [-deadline SECONDS]
+ *   chatmembers URL N ROOM SENDERS [-deadline SECONDS] [-batch MICROSECONDS] [-v]
  *
  * N WebSocket clients connect to URL (ws://host:port/path; at most CONNECT_CONCURRENCY
  * handshakes and joins in flight, all of them joined within SETUP_TIMEOUT or exit 1),
@@ -37,6 +37,15 @@
  * One thread, non-blocking sockets, level-triggered epoll; per ready connection one
  * read of what is there. Every wait has a timeout; -deadline (default 3600 s) bounds
  * the whole run: after it the program exits 2 whatever it was doing.
+ *
+ * -batch (default 1000 us): after a wait that returned events, pause that long before
+ * the next wait, so that one wait collects the frames of many connections. Without it
+ * this process is so quick that it sleeps in epoll_wait between frames: ~1.1 events per
+ * wait, and every frame costs a wake-up here and in the node that sent it (measured at
+ * 5,000 members, 16 lines/s: 4.4 us of CPU per frame here with -batch 0, 1.8 us with
+ * 1000, ~150 events per wait; the node's own CPU per line lower too). The price is a
+ * read up to 1 ms later than it could be: the histogram's resolution, far below the
+ * 500 ms bound. -v prints waits, events and reads on stderr at the end.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -105,6 +114,9 @@ static unsigned char chunk[READ_CHUNK];
 static char stdin_buf[4096];
 static size_t stdin_len;
 static int stdin_eof;
+static long batch_us = 1000; /* -batch: pause after a wait that returned events (see the top) */
+static int verbose;    /* -v: the counters below on stderr at the end */
+static long n_waits, n_events, n_reads;
 
 static double now(void) {
     struct timespec ts;
@@ -293,6 +305,7 @@ static void on_upgrade_reply(int i, const char *room) {
 static void on_readable(int i, const char *room) {
     struct conn *c = &conns[i];
     ssize_t r = recv(c->fd, chunk, sizeof chunk, 0);
+    n_reads += 1;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (r <= 0) {
@@ -441,6 +454,8 @@ static void poll_once(double timeout, const char *room) {
     int k = epoll_wait(epfd, evs, 1024, ms);
     if (k < 0 && errno != EINTR)
         die(1, "epoll_wait: %s", strerror(errno));
+    n_waits += 1;
+    n_events += k > 0 ? k : 0;
     for (int e = 0; e < k; e++) {
         uint64_t id = evs[e].data.u64;
         if (id == STDIN_ID) {
@@ -459,6 +474,14 @@ static void poll_once(double timeout, const char *room) {
             flush_out(i);
         if (c->state != CLOSED && (evs[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
             on_readable(i, room);
+    }
+    if (batch_us > 0 && k > 0 && k < 1024) { /* 1024: more are ready already, no pause */
+        double left = t + timeout - now();
+        double pause = batch_us * 1e-6 < left ? batch_us * 1e-6 : left;
+        if (pause > 0) {
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(pause * 1e9)};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 
@@ -599,13 +622,17 @@ int main(int argc, char **argv) {
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "-deadline") == 0 && a + 1 < argc)
             limit = atof(argv[++a]);
+        else if (strcmp(argv[a], "-batch") == 0 && a + 1 < argc)
+            batch_us = atol(argv[++a]);
+        else if (strcmp(argv[a], "-v") == 0)
+            verbose = 1;
         else if (npos < 4)
             pos[npos++] = argv[a];
         else
             npos = 5;
     }
-    if (npos != 4 || limit <= 0)
-        die(64, "usage: chatmembers URL N ROOM SENDERS [-deadline SECONDS]");
+    if (npos != 4 || limit <= 0 || batch_us < 0 || batch_us >= 1000000)
+        die(64, "usage: chatmembers URL N ROOM SENDERS [-deadline SECONDS] [-batch MICROSECONDS] [-v]");
     const char *url = pos[0], *room = pos[2];
     n_members = atoi(pos[1]);
     int senders = atoi(pos[3]);
@@ -664,5 +691,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_members; i++)
         if (conns[i].state != CLOSED)
             close(conns[i].fd);
+    if (verbose)
+        fprintf(stderr, "chatmembers: %ld waits, %ld events, %ld reads\n", n_waits, n_events, n_reads);
     return 0;
 }
