@@ -706,14 +706,14 @@ int main(int argc, char **argv) {
     double t0 = now_s(), last_check = t0, phase_end = 0, t_start = 0, t_end = 0, c0 = 0, c1 = 0;
     int idle_done = 0;
     dial_more();
-    struct epoll_event evs[256];
+    struct epoll_event evs[1024]; /* at 1,000 x 1 a turn finds hundreds ready */
     for (;;) {
         double now = now_s();
         int timeout = 250; /* dialling: the dial timeout is checked this often */
         if (phase != PH_DIAL) timeout = (int)ceil((phase_end - now) * 1000);
         if (timeout < 0) timeout = 0;
         if (timeout > 1000) timeout = 1000;
-        int n = epoll_wait(ep, evs, 256, timeout);
+        int n = epoll_wait(ep, evs, 1024, timeout);
         if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
         for (int i = 0; i < n; i++) {
             uint32_t k = evs[i].data.u32;
