@@ -1031,10 +1031,11 @@ def main(argv: list[str] | None = None) -> int:
             notes[s] = why
     runnable = [s for s in servers if s not in notes] if args.part != "nodes" else []
     client = CLIENT_LABELS[args.client]
+    # (not "permessage-deflate": that is a table's title, which readers of the output search for)
     if "go" not in clients:  # the deflate workload has no client: its tables say so
-        client += f" (permessage-deflate not run: the Go load client is {built['loadclient'].note})"
+        client += f" (the deflate workload not run: the Go load client is {built['loadclient'].note})"
     elif args.client != "go":
-        client += " (Go for permessage-deflate)"
+        client += " (Go for the deflate workload)"
     pinned = (
         f"server on core {bench.server_cpu}, load client on core {bench.client_cpu}"
         if bench.server_cpu is not None
