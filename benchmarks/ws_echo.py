@@ -1017,7 +1017,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             clients["c"] = c_build.build("loadclient")
         except c_build.BuildError as e:
-            print(f"ws_echo: the C load client could not be built ({e}); using the Go load client", file=sys.stderr)
+            why = " ".join(str(e).split())
+            print(f"ws_echo: the C load client could not be built ({why}); using the Go load client", file=sys.stderr)
             args.client = "go"
     if args.client not in clients:
         print(f"ws_echo: the Go load client is {built['loadclient'].note}", file=sys.stderr)

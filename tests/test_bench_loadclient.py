@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import c_build  # noqa: E402
+import go_build  # noqa: E402
 
 CAN_HAVE_CC = c_build.find_cc(install=False) is not None or (hasattr(os, "geteuid") and os.geteuid() == 0)
 pytestmark = pytest.mark.skipif(not CAN_HAVE_CC, reason="no C compiler and not root to install gcc")
@@ -217,3 +218,16 @@ def test_ws_echo_drives_its_workloads_with_the_c_client_by_default() -> None:
         row = next(line for line in table.splitlines() if line.strip().startswith("ergopy-engine"))
         assert row.split()[-1] == "C", row  # the row says which client measured it
         assert float(row.split()[-2]) > 0  # the client's CPU per message
+
+
+@pytest.mark.skipif(go_build.find_go(install=False) is None, reason="no Go toolchain: no Go client to fall back on")
+def test_ws_echo_falls_back_to_the_go_client_when_the_c_build_fails() -> None:
+    script = str(ROOT / "benchmarks" / "ws_echo.py")
+    cmd = [sys.executable, script, "--part", "servers", "--servers", "ergopy-engine", "--workloads", "1x1"]
+    cmd += ["--rounds", "1", "--seconds", "0.2", "--warmup", "0.1", "--idle", ""]
+    env = {**os.environ, "CC": "false"}  # a compiler that fails every build
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=True, env=env)
+    assert "the C load client could not be built" in done.stderr and "using the Go load client" in done.stderr
+    assert "load client: Go" in done.stdout, done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.strip().startswith("ergopy-engine"))
+    assert row.split()[-1] == "Go", row
