@@ -70,6 +70,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import cpu_scaling
 from c_build import BuildError, build
 from proc_lines import Lines
 
@@ -863,6 +864,7 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         "LAST member, p99 over the lines"
     )
     print(f"  pinning: {_pinning(args)[2]}")
+    print(f"  {cpu_scaling.line(0.3 if args.quick else 1.0, 1 if args.quick else 3)}", flush=True)
 
 
 def _ints(text: str) -> list[int]:
