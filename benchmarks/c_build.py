@@ -22,6 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from go_build import apt_install
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "benchmarks" / "c"
 CACHE = ROOT / ".cache" / "c-bin"
@@ -42,17 +45,8 @@ def find_cc(install: bool = True) -> str | None:
         found = shutil.which(candidate) if candidate else None
         if found:
             return found
-    if not install or not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if not install or not apt_install(["gcc", "libc6-dev"], BUILD_TIMEOUT):
         return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install_cc = ["apt-get", "install", "-y", "gcc", "libc6-dev"]
-    for cmd in (install_cc, ["apt-get", "update"], install_cc):  # update only if the first install fails
-        try:
-            done = subprocess.run(cmd, env=env, capture_output=True, timeout=BUILD_TIMEOUT, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if cmd[1] == "install" and done.returncode == 0:
-            break
     return shutil.which("cc") or shutil.which("gcc")
 
 

@@ -47,6 +47,23 @@ class Built:
         return self.path is not None
 
 
+def apt_install(packages: list[str], timeout: float = BUILD_TIMEOUT) -> bool:
+    """``apt-get install -y`` the Debian ``packages`` (``apt-get update`` first only if that fails);
+    True when installed. Only as root with apt-get (CI); never raises."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", *packages]
+    for cmd in (install, ["apt-get", "update"], install):  # update only if the first install fails
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        if cmd[1] == "install" and done.returncode == 0:
+            return True
+    return False
+
+
 def find_go(install: bool = True) -> str | None:
     """The ``go`` command: on PATH, in /usr/local/go, or installed with apt-get when root.
 
@@ -55,17 +72,8 @@ def find_go(install: bool = True) -> str | None:
     for candidate in (shutil.which("go"), "/usr/local/go/bin/go", "/usr/lib/go/bin/go"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    if not install or not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if not install or not apt_install(["golang-go"]):
         return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install_go = ["apt-get", "install", "-y", "golang-go"]
-    for cmd in (install_go, ["apt-get", "update"], install_go):  # update only if the first install fails
-        try:
-            done = subprocess.run(cmd, env=env, capture_output=True, timeout=BUILD_TIMEOUT, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if cmd[1] == "install" and done.returncode == 0:
-            break
     found = shutil.which("go")
     return found if found and os.access(found, os.X_OK) else None
 

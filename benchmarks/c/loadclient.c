@@ -102,12 +102,17 @@ static void usage(FILE *f) {
         fprintf(f, "  -%s\n    \t%s\n", FLAGS[i].name, FLAGS[i].help);
 }
 
-static void usage_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+/* one line on stderr, "loadclient: " and the message (usage_error and fail exit after it) */
+static void vsay(const char *fmt, va_list ap) {
     fputs("loadclient: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+static void usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
     va_end(ap);
     exit(2);
 }
@@ -167,9 +172,7 @@ static void parse_args(int argc, char **argv) {
 static void fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("loadclient: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsay(fmt, ap);
     va_end(ap);
     exit(1);
 }
