@@ -864,7 +864,7 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         "LAST member, p99 over the lines"
     )
     print(f"  pinning: {_pinning(args)[2]}")
-    print(f"  {cpu_scaling.line(0.3 if args.quick else 1.0, 1 if args.quick else 3)}", flush=True)
+    print(f"  {cpu_scaling.line(quick=args.quick)}", flush=True)
 
 
 def _ints(text: str) -> list[int]:

@@ -920,8 +920,7 @@ def run_nodes(bench: Bench, started: float) -> None:
         f"  srv CPU: summed over the server's processes (200% = both cores); cli CPU: the {client} load client; "
         "us/msg: CPU time per echoed message"
     )
-    quick = bool(getattr(args, "quick", False))
-    print(f"  {cpu_scaling.line(0.3 if quick else 1.0, 1 if quick else 3)}", flush=True)
+    print(f"  {cpu_scaling.line(quick=args.quick)}", flush=True)
 
     if args.idle_counts:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
