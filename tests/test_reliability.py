@@ -314,6 +314,44 @@ async def read_frames_answering_pings(
             stats["messages"] += 1
 
 
+async def test_a_ping_that_reaches_the_peer_behind_output_just_before_its_deadline_gets_time_for_its_pong(
+    node: ergopy.Node,
+) -> None:
+    """The ping goes out behind 768 KiB the peer has not read; the peer reads it all shortly
+    before the ping's deadline (its TCP takes the ping then) and answers after the deadline:
+    alive. The same peer with nothing queued ahead of the ping is dropped (see
+    test_ws_limits): the extra ``ping_timeout`` is only for a ping that waited behind output."""
+    interval = timeout = 1.0
+    options = websocket.HandlerOptions(ping_interval=interval, ping_timeout=timeout)
+    s = await serve(node, pool=["w1"], options=options)
+    loop = asyncio.get_running_loop()
+    raw = await RawClient.connect(s.port, rcvbuf=4 * KiB)
+    mc = await next_matching(s.queue, connect_msg)
+    t0 = loop.time()  # the connection's keepalive clock started about now: first ping at t0 + interval
+    body = b"B" * (256 * KiB)
+    for _ in range(3):
+        await run(
+            node, "w1", lambda p: p.send_alias(mc.id, websocket.Message(type=websocket.MessageType.BINARY, body=body))
+        )
+    # the scenario, timed against the server's keepalive clock (not a synchronisation):
+    # a peer that reads nothing until 0.3 s before the ping's deadline...
+    await asyncio.sleep(interval + 0.7 * timeout)
+    for _ in range(3):
+        f = await raw.read_frame(timeout=5)
+        assert f is not None and f[0] == 2, f
+    f = await raw.read_frame(timeout=5)
+    assert f == (9, b""), f
+    pinged_at = loop.time() - t0
+    assert pinged_at < interval + timeout, "the ping was read after its deadline: the machine was too slow"
+    await asyncio.sleep(interval + timeout + 0.3 * timeout - pinged_at)  # ...and answers 0.3 s after it
+    raw.send_frame(10, b"")
+    raw.send_frame(1, b"still here")
+    got = await next_matching(s.queue, lambda m: isinstance(m, websocket.Message | websocket.MessageDisconnect))
+    assert isinstance(got, websocket.Message) and got.body == b"still here", got
+    assert node.alias_exists(mc.id)
+    raw.close()
+
+
 @pytest.mark.parametrize("rate", [None, 2 * MiB], ids=["full-speed", "slow-link-2MiB/s"])
 async def test_a_peer_answering_pings_is_not_dropped_while_256kib_messages_stream_to_it(
     node: ergopy.Node, rate: float | None

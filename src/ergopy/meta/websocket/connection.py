@@ -136,6 +136,8 @@ class Connection(gen.MetaBehavior):
         self._ping_seen = -1
         self._ping_progress = 0  # what the peer had taken when the ping went out
         self._ping_at = 0  # ... and where the ping is in our output
+        self._ping_half = 0.0  # when to look whether the ping is still behind earlier output (0: no look)
+        self._ping_grace = False  # it was, half-way to its deadline: see _tick
         self._idle_seen = 0  # data messages in + out when the idle clock last restarted
         self._idle_since = 0.0
         self._next_ping = 0.0  # when the next keepalive ping is due (loop time)
@@ -389,6 +391,8 @@ class Connection(gen.MetaBehavior):
             due.append(self._idle_since + lim.idle_timeout)
         if lim.ping_interval:
             due.append(self._ping_deadline if self._ping_seen >= 0 and lim.ping_timeout else self._next_ping)
+            if self._ping_half:
+                due.append(self._ping_half)
         if due and self._loop is not None and not self._terminated:
             self._timer = self._loop.call_later(max(0.0, min(due) - now), self._tick)
 
@@ -402,7 +406,10 @@ class Connection(gen.MetaBehavior):
 
         Pings go out every ``ping_interval`` and each must be answered within
         ``ping_timeout``, so a peer that vanishes is dropped (1011) at most
-        ``ping_interval + ping_timeout`` after its last sign of life.
+        ``ping_interval + ping_timeout`` after its last sign of life. A peer still
+        taking the output queued before the ping is alive; one whose TCP took the ping
+        behind such output only after half of ``ping_timeout`` (maybe just before the
+        deadline) gets one more ``ping_timeout`` from then for its pong.
         """
         self._timer = None
         assert self._loop is not None
@@ -419,25 +426,39 @@ class Connection(gen.MetaBehavior):
                 t.close(1000, "idle timeout")
                 return
         if lim.ping_interval:
+            if self._ping_half and now >= self._ping_half - _TIMER_SLACK:
+                self._ping_half = 0.0
+                if self._ping_seen >= 0 and t.activity == self._ping_seen:
+                    # the ping went out behind output: is the peer's TCP still short of it?
+                    # (a peer that stopped reading took it early, or never will)
+                    self._ping_grace = t.progress()[0] < self._ping_at
             if self._ping_seen >= 0 and lim.ping_timeout and now >= self._ping_deadline - _TIMER_SLACK:
                 # the ping's time is up: the peer is alive if anything arrived, or if it is
                 # still taking the output queued before the ping (a big send delays its pong,
-                # not its life); once its TCP has taken the ping, only a pong will do
+                # not its life); once its TCP has taken the ping, only a pong will do (one
+                # more ping_timeout for it if the ping went out behind output)
                 taken, _ = t.progress()
-                alive = t.activity != self._ping_seen or self._ping_progress < taken < self._ping_at
-                if not alive:
+                if t.activity != self._ping_seen or self._ping_progress < taken < self._ping_at:
+                    self._ping_seen = -1  # alive
+                elif self._ping_grace and taken >= self._ping_at:
+                    # its TCP took the ping behind earlier output, late in its time: reading up
+                    # to it and answering gets one more ping_timeout from now, once
+                    self._ping_grace = False
+                    self._ping_deadline = now + lim.ping_timeout
+                else:
                     t.abort(1011, "keepalive ping timeout")
                     return
-                self._ping_seen = -1
             if now >= self._next_ping - _TIMER_SLACK:
                 if self._ping_seen >= 0 and t.activity == self._ping_seen:
-                    pass  # no deadline (ping_timeout off) and no answer yet: keep waiting on this ping
+                    pass  # no answer yet, and no deadline (ping_timeout off) or one more: keep waiting
                 else:
                     self._ping_seen = t.activity
                     taken, pending = t.progress()
                     self._ping_progress, self._ping_at = taken, taken + pending + 1  # past the ping's first byte
+                    self._ping_grace = False
                     t.send(OP_PING, b"")
                     self._ping_deadline = now + (lim.ping_timeout or 0.0)
+                    self._ping_half = now + lim.ping_timeout / 2 if pending > 0 and lim.ping_timeout else 0.0
                 self._next_ping = now + lim.ping_interval
         self._rearm(now)
 
