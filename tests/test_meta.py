@@ -549,3 +549,117 @@ async def test_a_meta_handle_call_returning_normal_stops_without_replying(node: 
     with pytest.raises(gen.TimeoutError):
         await node.call(alias, "bye", timeout=0.3)
     assert await receive(mq) == ("terminated", gen.TERMINATE_REASON_NORMAL)
+
+
+# ---- a message handled in the sender's call --------------------------------------------------------
+
+
+class Recorder(gen.MetaBehavior):
+    """Records what it handles; a ``("self", n)`` message makes it send ``n - 1`` to itself,
+    ``("forward", alias, hops)`` passes ``hops - 1`` on to ``alias`` (another ``Recorder``)."""
+
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self.queue = queue
+        self.log: list[Any] = []
+        self.depth = 0
+        self.next: gen.Alias | None = None
+
+    def init(self, process: gen.MetaProcess) -> None:
+        self.process = process
+
+    def handle_message(self, from_: gen.PID, message: Any) -> Any:
+        self.depth += 1
+        assert self.depth == 1, "a meta-process handler ran inside its own handler"
+        self.log.append(message)
+        try:
+            if type(message) is tuple and message[0] == "self" and message[1] > 0:
+                self.process.send(self.process.id, ("self", message[1] - 1))
+                self.log.append(("sent", message[1] - 1))
+            elif type(message) is tuple and message[0] == "hop":
+                if self.next is not None:
+                    self.process.send(self.next, message)
+                else:
+                    self.queue.put_nowait(("end of chain", message))
+                return None
+            elif message == "boom":
+                raise ValueError("boom")
+            self.queue.put_nowait(("handled", message))
+        finally:
+            self.depth -= 1
+        return None
+
+    def terminate(self, reason: BaseException) -> None:
+        self.queue.put_nowait(("terminated", reason))
+
+
+class Sender(act.Actor):
+    """Sends what it is told to an alias, and reports what followed the send."""
+
+    def init(self, queue: asyncio.Queue[Any]) -> None:
+        self.queue = queue
+
+    def handle_message(self, from_: gen.PID, message: Any) -> Any:
+        alias, what, meta = message
+        self.send_alias(alias, what)
+        self.queue.put_nowait(("sent", what, list(meta.log)))
+        return None
+
+
+async def recorder_and_sender(
+    node: ergopy.Node,
+) -> tuple[gen.Alias, Recorder, asyncio.Queue[Any], gen.PID, asyncio.Queue[Any]]:
+    """A ``Recorder`` meta-process (with its queue) and a ``Sender`` process (with its queue)."""
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    meta = Recorder(mq)
+    _pid, _, alias = await spawn_meta(node, meta)
+    sq: asyncio.Queue[Any] = asyncio.Queue()
+    return alias, meta, mq, await node.spawn(Sender, None, sq), sq
+
+
+async def test_an_idle_sync_meta_handles_a_message_within_the_senders_call(node: ergopy.Node) -> None:
+    """The fast path of every WebSocket reply: a worker's send to an asleep, sync, unbounded
+    meta-process is handled before the send returns (what it sees after the send proves it)."""
+    alias, meta, mq, sender, sq = await recorder_and_sender(node)
+    node.send(sender, (alias, "one", meta))
+    assert await receive(sq) == ("sent", "one", ["one"])
+    assert await receive(mq) == ("handled", "one")
+    assert node.meta_info(alias)["state"] == "sleep"
+
+
+async def test_a_meta_sending_to_itself_handles_it_after_the_current_message_in_order(node: ergopy.Node) -> None:
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    meta = Recorder(mq)
+    _pid, _, alias = await spawn_meta(node, meta)
+    node.send(alias, ("self", 3))
+    for n in (3, 2, 1, 0):
+        assert await receive(mq) == ("handled", ("self", n))
+    assert meta.log == [("self", 3), ("sent", 2), ("self", 2), ("sent", 1), ("self", 1), ("sent", 0), ("self", 0)]
+
+
+async def test_a_long_chain_of_metas_forwarding_is_queued_past_the_nesting_bound(node: ergopy.Node) -> None:
+    """Meta-processes forwarding to each other nest at most ``INLINE_DEPTH`` handlers in one
+    call: a chain far longer than the recursion limit still delivers, with no RecursionError."""
+    import sys
+
+    mq: asyncio.Queue[Any] = asyncio.Queue()
+    hops = sys.getrecursionlimit() + 100
+    metas = [Recorder(mq) for _ in range(hops)]
+    pid, q = await host(node)
+    aliases = [await run_in(node, q, pid, lambda a, m=m: a.spawn_meta(m, gen.MetaOptions())) for m in metas]
+    for m, nxt in zip(metas, aliases[1:], strict=False):
+        m.next = nxt
+    node.send(aliases[0], ("hop",))
+    assert await receive(mq, timeout=30) == ("end of chain", ("hop",))
+    assert all(m.log == [("hop",)] for m in metas)
+    assert all(node.meta_info(a)["state"] == "sleep" for a in aliases)
+
+
+async def test_a_meta_raising_in_the_senders_call_ends_the_meta_not_the_sender(node: ergopy.Node) -> None:
+    alias, meta, mq, sender, sq = await recorder_and_sender(node)
+    node.send(sender, (alias, "boom", meta))
+    kind, reason = await receive(mq)
+    assert kind == "terminated" and isinstance(reason, ValueError)
+    assert await receive(sq) == ("sent", "boom", ["boom"])
+    assert node.process_info(sender)["state"] == "sleep"
+    node.send(alias, "late")  # gone: a dead letter, not an error
+    assert node.stats()["dead_letters_alias_unknown"] == 1

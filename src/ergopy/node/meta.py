@@ -25,6 +25,7 @@ from .. import gen
 from ..gen import PID, Alias, MessagePriority, MetaOptions, MetaState, Ref
 from . import mailbox
 from .log import SourceLog
+from .runner import INLINE_DEPTH
 
 if TYPE_CHECKING:
     from .node import Node
@@ -36,6 +37,8 @@ _META_CALLBACKS = ("handle_message", "handle_call", "handle_inspect")
 _START_GRACE = 0.5  # seconds start() has to return by itself after terminate(), then it is cancelled
 _NO_QUEUE: deque[tuple[Any, Any]] = deque(maxlen=0)  # shared, always empty: a queue not made yet
 _ASYNC_META: dict[type, bool] = {}
+_SLEEP = MetaState.SLEEP
+_RUNNING = MetaState.RUNNING
 
 
 def _is_async_meta(cls: type) -> bool:
@@ -61,6 +64,7 @@ class MetaRecord:
         "batches",
         "behavior",
         "handler_task",
+        "handles_now",
         "id",
         "mailbox_size",
         "main",
@@ -92,6 +96,8 @@ class MetaRecord:
         self.mailbox_size = options.mailbox_size
         self.scheduled = False
         self.async_mode = _is_async_meta(type(behavior))
+        # a message may be handled in the sender's call (push): sync handlers, no mailbox bound to enforce
+        self.handles_now = not self.async_mode and not self.mailbox_size
         self.batches: Generator[Any, Any, None] | None = None  # the drain loop, made on first mail
         self.send_priority = options.send_priority
         self.start_task: asyncio.Task[None] | None = None
@@ -197,7 +203,15 @@ class MetaRecord:
         self.terminate(gen.TERMINATE_REASON_NORMAL)
 
     def push(self, from_: Any, message: Any) -> None:
-        """Queue a message or request in the main queue (whatever its priority, as Ergo)."""
+        """Queue a message or request in the main queue (whatever its priority, as Ergo).
+
+        A sync meta-process with an unbounded mailbox that is asleep with nothing queued
+        handles it at once, in the sender's call (see ``_handle_now``). Raises ``ProcessTerminatedError`` once
+        it has terminated, ``MetaMailboxFullError`` when its bounded mailbox is full.
+        """
+        if self.state is _SLEEP and not self.scheduled and self.handles_now and self._runner.inline < INLINE_DEPTH:
+            self._handle_now(from_, message)
+            return
         if self.state is MetaState.TERMINATED:
             raise gen.ProcessTerminatedError(f"meta-process {self.id} has terminated")
         if self.main is _NO_QUEUE:
@@ -207,6 +221,35 @@ class MetaRecord:
         self.main.append((from_, message))
         if not self.scheduled:
             self._schedule()
+
+    def _handle_now(self, from_: Any, message: Any) -> None:
+        """Handle one message or request in the sender's call: the meta-process is asleep
+        with nothing queued and its handler is a plain function, so queuing the message
+        and draining the queue one callback later would reach the same call, in the same
+        order, with a queue, a run-queue entry and a batch's resume more per message
+        (a WebSocket connection's every reply takes this path).
+
+        It is still one message at a time: the state is RUNNING meanwhile, so whatever
+        reaches this meta-process during the call (its own sends to itself included) is
+        queued and drained later as usual. What the handler raises or returns ends the
+        meta-process as in a drain, never the sender. Nesting is bounded (``INLINE_DEPTH``).
+        """
+        runner = self._runner
+        runner.inline += 1
+        self.state = _RUNNING
+        try:
+            r = self._special(message) if from_ is None else self.behavior.handle_message(from_, message)
+        except BaseException as e:
+            self._fail(e)  # ends it; re-raises only KeyboardInterrupt/SystemExit
+            return
+        finally:
+            runner.inline -= 1
+        if self.state is not _RUNNING:  # terminated meanwhile
+            return
+        if r is not None and isinstance(r, BaseException):
+            self.terminate(r)
+            return
+        self.state = _SLEEP
 
     def push_system(self, item: Any) -> None:
         """Queue an exit or inspect in the system queue."""

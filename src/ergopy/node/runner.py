@@ -27,10 +27,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["EXTRA", "Runner", "after_run"]
+__all__ = ["EXTRA", "INLINE_DEPTH", "Runner", "after_run"]
 
 EXTRA = 64
 """Drains a run may do beyond those queued when it began (chains of sends between processes)."""
+
+INLINE_DEPTH = 4
+"""How many meta-process handlers may run nested inside a sender's call (see ``MetaRecord.push``):
+a chain of meta-processes forwarding to each other is queued beyond it, never recursing deep."""
 
 
 _AFTER_RUN: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Callable[[], None]]] = (
@@ -53,10 +57,11 @@ class _Drainable(Protocol):
 class Runner:
     """One per node: the ready queue of its sync processes and meta-processes."""
 
-    __slots__ = ("_after", "_loop", "_ready", "_scheduled")
+    __slots__ = ("_after", "_loop", "_ready", "_scheduled", "inline")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self.inline = 0  # meta-process handlers running inside a sender's call now (MetaRecord.push)
         self._after = _AFTER_RUN.setdefault(loop, [])  # shared: hooks registered later are seen
         self._ready: deque[_Drainable] = deque()
         self._scheduled = False
