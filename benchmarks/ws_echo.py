@@ -175,12 +175,19 @@ def serve_ergopy(
 def _install_direct_connection() -> None:
     """Make every server-side connection echo its own messages (no worker, no mailbox hop).
 
-    The connection meta-process hands each message to ``MetaProcess.send``; here that
-    send is answered at once by the connection's own ``handle_message`` (what a
-    worker's ``send_alias`` would reach), everything else goes on as usual. It leans on
-    the handler module's ``Connection`` name: if the engine no longer has it, the
-    server exits and the run says ``ergopy-direct`` is not available.
+    It leans on the handler module's ``Connection`` name: if the engine no longer has
+    it, the server exits and the run says ``ergopy-direct`` is not available.
     """
+    from ergopy.meta.websocket import handler as handler_module
+
+    handler_module.Connection = direct_connection_class()  # type: ignore[misc]
+
+
+def direct_connection_class() -> type:
+    """A ``Connection`` that echoes its own messages: the connection meta-process hands each
+    message to ``MetaProcess.send``; here that send is answered at once by the connection's
+    own ``handle_message`` (what a worker's ``send_alias`` would reach), everything else
+    goes on as usual. Raises ``AttributeError`` if the handler module has no ``Connection``."""
     from ergopy import gen
     from ergopy.meta.websocket import handler as handler_module
     from ergopy.meta.websocket.messages import Message
@@ -206,7 +213,7 @@ def _install_direct_connection() -> None:
         def init(self, process: gen.MetaProcess) -> None:
             super().init(_DirectMeta(process, self))
 
-    handler_module.Connection = DirectConnection  # type: ignore[misc]
+    return DirectConnection
 
 
 def serve_engine(port: int) -> None:

@@ -194,6 +194,22 @@ def test_chat_fanout_throughput_quick_compares_one_node_with_two() -> None:
             assert re.search(rf"^  {label}\s+not available: ChatOptions has no cluster", table, re.M), table
 
 
+def test_ws_hop_prints_the_three_sets_and_the_hops_cost() -> None:
+    """ws_hop drives the real server code on stand-in transports: every set must echo every
+    frame (a round waits for each write, so a lost echo fails the run by its timeout)."""
+    script = str(ROOT / "benchmarks" / "ws_hop.py")
+    out = subprocess.run(
+        [sys.executable, script, "--quick", "--cpu", "-1"], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    figures = {}
+    for name in ("ergopy", "no actor hop", "engine alone"):
+        m = re.search(rf"^  {name} +([0-9.]+) +([0-9.]+)   ", out, re.M)
+        assert m is not None, out
+        figures[name] = float(m.group(1))
+        assert figures[name] > 0, out
+    assert re.search(r"the actor hop \(connection -> worker -> send_alias -> connection\): -?[0-9.]+ us", out), out
+
+
 def test_cpu_scaling_prints_the_ratio_of_two_busy_processes_to_one() -> None:
     """The machine's own 2-process ceiling, printed beside issue 11's node ratios: a ratio when
     there are two CPUs, else why not. Its value is not checked beyond being a positive figure:
