@@ -36,7 +36,10 @@ slow read decides) is printed beside it, not judged. Offered rates double from
 and the first that failed is halved (geometrically) until within 8%, ``--steps`` (9)
 steps at most. Reported per node count: the highest passing lines/s (and frames/s =
 lines/s x members), its p50/p99, to-last p99, node CPU summed over the nodes, the
-members' CPU, CPU time per line; then 2 nodes / 1 node. Pinning:
+members' CPU, CPU time per line; then 2 nodes / 1 node. The 1-node sweep runs
+first and once more last, and the ratios are to the geometric mean of its two results:
+this machine's speed drifts over minutes, and the sweeps between them see the same
+drift on average (the two results' own ratio is printed). Pinning:
 1 node on the server core, the members on the client core; 2 nodes twice, one per
 core ("pinned") and not pinned, as the launcher runs them ("unpinned"; ``--pinning``),
 the members not pinned (they share both cores with the nodes: a 2-core machine has
@@ -82,6 +85,7 @@ QUIET = 0.3  # seconds without a line of a failed step before the next step star
 DRAIN_LIMIT = 15.0  # seconds at most to wait for that
 BOUND_MS = 500.0  # p99 per member; see the module docstring
 THROUGHPUT_TARGET = 1.6  # issue 11: 2 nodes >= 1.6x one node's lines/s at the same p99
+ONE, ONE_AGAIN = "1 node", "1 node, again"  # the 1-node sweep runs first and last (see throughput_report)
 
 
 def raise_fd_limit() -> int:
@@ -733,7 +737,9 @@ def _run_step(
     return s
 
 
-def sweep(count: int, args: argparse.Namespace, pin_nodes: bool = True) -> tuple[list[StepResult], float]:
+def sweep(
+    count: int, args: argparse.Namespace, pin_nodes: bool = True, label: str | None = None
+) -> tuple[list[StepResult], float]:
     """The chat on ``count`` nodes (more than one: one per core if ``pin_nodes``, else not
     pinned), ``args.members`` members in one room: offered rates doubled
     from ``args.start_rate`` until a step fails, then halved intervals between the best that
@@ -757,7 +763,7 @@ def sweep(count: int, args: argparse.Namespace, pin_nodes: bool = True) -> tuple
         if (line := members.readline(SETUP_TIMEOUT)) != "ready":
             raise RuntimeError(f"the members did not start: {line!r}")
         setup = time.monotonic() - t0
-        label = _config_label(count, pin_nodes)
+        label = label or _config_label(count, pin_nodes)
         if count > 1:
             split = " / ".join(f"{_sockets(x.p.pid):,}" for x in nodes)
             print(f"    {label}: sockets per node (members, listening and node links): {split}", flush=True)
@@ -848,13 +854,18 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
             f"{s.client_cpu:>13.0%}{s.node_cpu / s.rate * 1e3:>15.1f}{s.client_cpu / s.rate * 1e3:>17.1f}"
             + ("   (the highest rate tried: the ceiling is higher)" if capped else "")
         )
+    ones = [best[x] for x in (ONE, ONE_AGAIN) if x in best]
+    one = statistics.geometric_mean(ones) if ones else 0.0
+    if len(ones) == 2:
+        print(f"  1 node: {one:.1f} lines/s, the geometric mean of the sweeps before and after the others "
+              f"({ones[1] / ones[0]:.2f}x apart: this machine's drift); the ratios below are to it")  # fmt: skip
     for label in runs:
-        if label == "1 node":
+        if label in (ONE, ONE_AGAIN):
             continue
-        if "1 node" not in best or label not in best:
+        if not one or label not in best:
             print(f"  {label} / 1 node: not determined (a sweep did not find its ceiling: more --steps)")
             continue
-        ratio = best[label] / best["1 node"]
+        ratio = best[label] / one
         verdict = "met" if ratio >= THROUGHPUT_TARGET else "NOT met"
         print(f"  {label} / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
               f"(issue 11's target >= {THROUGHPUT_TARGET}x: {verdict})")  # fmt: skip
@@ -962,13 +973,17 @@ def main() -> None:
         runs: dict[str, tuple[list[StepResult], float] | str] = {}
         why = cluster_available()
         configs = [(count, pinned) for count in args.nodes for pinned in ([True] if count == 1 else args.pinning)]
+        if 1 in args.nodes and len(configs) > 1:
+            configs.append((1, True))  # once more at the end: the others sit between two 1-node sweeps
         for count, pinned in configs:
             label = _config_label(count, pinned)
+            if label in runs:
+                label = ONE_AGAIN
             if count > 1 and why:
                 runs[label] = why
                 continue
             try:
-                runs[label] = sweep(count, args, pinned)
+                runs[label] = sweep(count, args, pinned, label)
             except RuntimeError as e:
                 runs[label] = f"failed: {e}"
         throughput_report(runs, args)
