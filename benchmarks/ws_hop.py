@@ -15,10 +15,11 @@ sets of connections living in one node in one process:
   ``ergopy-direct`` row: ``ws_echo.direct_connection_class``).
 * ``engine alone``: the frame engine echoing from its callback (no node, no meta-process).
 
-Each round runs every set in turn (the order rotates), ``--batches`` times one masked
-64-byte text frame to each of ``--conns`` connections, waiting for every echo to be
-written; the medians over the rounds are printed, with the hop's cost (``ergopy`` minus
-``no actor hop``). The rounds alternate, so the ratios hold while the machine drifts.
+A batch is one masked 64-byte text frame to each of ``--conns`` connections of a set,
+waiting for every echo to be written; a round is ``--batches`` batches of every set,
+the sets taking turns batch by batch (the order rotates), so a change of the machine's
+speed weighs on all of them alike. The medians over the rounds are printed, with the
+hop's cost (``ergopy`` minus ``no actor hop``).
 
     python benchmarks/ws_hop.py              # 1,000 connections, 7 rounds of 100 batches
     python benchmarks/ws_hop.py --quick      # a few seconds, for CI
@@ -153,18 +154,28 @@ def _engines(n: int, writes: _Writes) -> list[Any]:
     return protos
 
 
-async def _round(protos: list[Any], writes: _Writes, frame: bytes, batches: int) -> float:
-    """Microseconds per echoed message over ``batches`` batches of one frame per connection."""
-    loop = asyncio.get_running_loop()
+async def _batch(protos: list[Any], writes: _Writes, frame: bytes) -> float:
+    """Seconds to echo one frame on every connection of ``protos`` (every write waited for)."""
+    writes.want = writes.n + len(protos)
+    writes.done = asyncio.get_running_loop().create_future()
     t0 = time.perf_counter()
+    for p in protos:
+        p.data_received(frame)
+    await writes.done
+    return time.perf_counter() - t0
+
+
+async def _round(sets: dict[str, list[Any]], writes: _Writes, frame: bytes, batches: int) -> dict[str, float]:
+    """Microseconds per echoed message of each set over ``batches`` batches each, the sets taking
+    turns batch by batch (a few milliseconds each), so a change of the machine's speed weighs
+    on all of them alike."""
+    names = list(sets)
+    spent = dict.fromkeys(names, 0.0)
     async with asyncio.timeout(_ROUND_TIMEOUT):
-        for _ in range(batches):
-            writes.want = writes.n + len(protos)
-            writes.done = loop.create_future()
-            for p in protos:
-                p.data_received(frame)
-            await writes.done
-    return (time.perf_counter() - t0) / (batches * len(protos)) * 1e6
+        for b in range(batches):
+            for name in names[b % len(names) :] + names[: b % len(names)]:
+                spent[name] += await _batch(sets[name], writes, frame)
+    return {name: t / (batches * len(sets[name])) * 1e6 for name, t in spent.items()}
 
 
 async def measure(conns: int, batches: int, rounds: int) -> dict[str, list[float]]:
@@ -191,13 +202,11 @@ async def measure(conns: int, batches: int, rounds: int) -> dict[str, list[float
         for _ in range(10):  # the connections' start(): MessageConnect sent, engines attached
             await asyncio.sleep(0)
         frame = _frame(64)
-        names = list(sets)
-        for name in names:  # warm-up
-            await _round(sets[name], writes, frame, max(1, batches // 10))
-        results: dict[str, list[float]] = {name: [] for name in names}
-        for r in range(rounds):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                results[name].append(await _round(sets[name], writes, frame, batches))
+        await _round(sets, writes, frame, max(3, batches // 10))  # warm-up
+        results: dict[str, list[float]] = {name: [] for name in sets}
+        for _ in range(rounds):
+            for name, us in (await _round(sets, writes, frame, batches)).items():
+                results[name].append(us)
         return results
     finally:
         await node.stop()
@@ -208,9 +217,10 @@ def report(results: dict[str, list[float]], conns: int, batches: int) -> None:
     engine_us = med["engine alone"]
     print(
         f"ws_hop: {conns:,} connections x 1 message of 64 bytes, {batches} batches per round, "
-        f"medians of {len(next(iter(results.values())))} alternating rounds; no socket (writes counted)"
+        f"medians of {len(next(iter(results.values())))} rounds, the sets taking turns batch by batch; "
+        "no socket (writes counted)"
     )
-    print(f"  {'server':<16}{'us / message':>14}{'x engine alone':>16}   rounds (us / message)")
+    print(f"  {'server':<16}{'us / message':>14}{'x engine alone':>16}   each round (us / message)")
     for name, us in med.items():
         rounds = " ".join(f"{x:.2f}" for x in results[name])
         print(f"  {name:<16}{us:>14.2f}{us / engine_us:>16.2f}   {rounds}")
