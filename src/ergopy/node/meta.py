@@ -206,8 +206,9 @@ class MetaRecord:
         """Queue a message or request in the main queue (whatever its priority, as Ergo).
 
         A sync meta-process with an unbounded mailbox that is asleep with nothing queued
-        handles it at once, in the sender's call (see ``_handle_now``). Raises ``ProcessTerminatedError`` once
-        it has terminated, ``MetaMailboxFullError`` when its bounded mailbox is full.
+        handles it at once, in the sender's call (see ``_handle_now``). Raises
+        ``ProcessTerminatedError`` once it has terminated, ``MetaMailboxFullError`` when
+        its bounded mailbox is full.
         """
         if self.state is _SLEEP and not self.scheduled and self.handles_now and self._runner.inline < INLINE_DEPTH:
             self._handle_now(from_, message)
