@@ -409,3 +409,24 @@ async def test_node_stop_leaves_nothing_and_closes_the_clients_socket(node: ergo
     assert c.state is websockets.protocol.State.CLOSED
     assert s.probe.server._lowlevel.connections == []
 
+
+
+async def test_a_server_connection_keeps_every_field_in_its_slots(node: ergopy.Node) -> None:
+    """An idle connection's memory: the ``Connection`` of a live, pinged, used connection has
+    put nothing in an instance dict (a field added without its slot lands there, and a dict of
+    30 keys costs every connection 1.6 KiB: ``benchmarks/ws_memory.py`` shows where)."""
+    options = websocket.HandlerOptions(ping_interval=0.05, ping_timeout=1.0)
+    s = await serve(node, pool=["w1"], options=options)
+    raw = await RawClient.connect(s.port)
+    mc = await expect(s.queue, websocket.MessageConnect)
+    assert await raw.read_frame() == (9, b"")  # its keepalive ran...
+    raw.send_frame(10, b"")
+    raw.send_frame(1, b"hello")
+    await expect(s.queue, websocket.Message)  # ...it read, and it wrote (the echo)
+    assert await raw.read_frame() == (1, b"hello")
+    record = node._aliases[mc.id]
+    conn = record.behavior
+    assert type(conn) is websocket.Connection
+    assert vars(conn) == {}, sorted(vars(conn))
+    raw.close()
+    await expect(s.queue, websocket.MessageDisconnect)
