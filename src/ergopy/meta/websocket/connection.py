@@ -105,8 +105,8 @@ def _send_failure(to: Any, error: gen.Error) -> str:
 class Connection(gen.MetaBehavior):
     """One WebSocket connection as a meta-process. Made by the handler, or by ``create_connection``."""
 
-    # Every idle connection holds one: in slots its 30 fields take 8 bytes each, where an
-    # instance dict of that many keys stops sharing them with the other instances and costs
+    # Every idle connection holds one: in slots its 31 fields take 8 bytes each, where an
+    # instance dict of 30 keys or more stops sharing them with the other instances and costs
     # 1.6 KiB (subclasses still get a dict for fields of their own).
     __slots__ = (
         "_closed",
@@ -123,6 +123,7 @@ class Connection(gen.MetaBehavior):
         "_path",
         "_ping_at",
         "_ping_deadline",
+        "_ping_grace",
         "_ping_half",
         "_ping_progress",
         "_ping_seen",
@@ -172,9 +173,8 @@ class Connection(gen.MetaBehavior):
         self._ping_seen = -1
         self._ping_progress = 0  # what the peer had taken when the ping went out
         self._ping_at = 0  # ... and where the ping is in our output
-        # when to look whether the ping is still behind earlier output (0: no look); -1: it
-        # was, so its pong gets one more ping_timeout (see _tick)
-        self._ping_half = 0.0
+        self._ping_half = 0.0  # when to look whether the ping is still behind earlier output (0: no look)
+        self._ping_grace = False  # it was then: its pong gets one more ping_timeout (see _tick)
         self._idle_seen = 0  # data messages in + out when the idle clock last restarted
         self._idle_since = 0.0
         self._next_ping = 0.0  # when the next keepalive ping is due (loop time)
@@ -428,7 +428,7 @@ class Connection(gen.MetaBehavior):
             due.append(self._idle_since + lim.idle_timeout)
         if lim.ping_interval:
             due.append(self._ping_deadline if self._ping_seen >= 0 and lim.ping_timeout else self._next_ping)
-            if self._ping_half > 0:
+            if self._ping_half:
                 due.append(self._ping_half)
         if due and self._loop is not None and not self._terminated:
             self._timer = self._loop.call_later(max(0.0, min(due) - now), self._tick)
@@ -463,12 +463,13 @@ class Connection(gen.MetaBehavior):
                 t.close(1000, "idle timeout")
                 return
         if lim.ping_interval:
-            if self._ping_half > 0 and now >= self._ping_half - _TIMER_SLACK:
+            if self._ping_half and now >= self._ping_half - _TIMER_SLACK:
                 self._ping_half = 0.0
                 # the ping went out behind output: is the peer's TCP still short of it?
                 # (a peer that stopped reading took it early, or never will)
-                if self._ping_seen >= 0 and t.activity == self._ping_seen and t.progress()[0] < self._ping_at:
-                    self._ping_half = -1.0
+                self._ping_grace = (
+                    self._ping_seen >= 0 and t.activity == self._ping_seen and t.progress()[0] < self._ping_at
+                )
             if self._ping_seen >= 0 and lim.ping_timeout and now >= self._ping_deadline - _TIMER_SLACK:
                 # the ping's time is up: the peer is alive if anything arrived, or if it is
                 # still taking the output queued before the ping (a big send delays its pong,
@@ -477,10 +478,10 @@ class Connection(gen.MetaBehavior):
                 taken, _ = t.progress()
                 if t.activity != self._ping_seen or self._ping_progress < taken < self._ping_at:
                     self._ping_seen = -1  # alive
-                elif self._ping_half < 0 and taken >= self._ping_at:
+                elif self._ping_grace and taken >= self._ping_at:
                     # its TCP took the ping behind earlier output, late in its time: reading up
                     # to it and answering gets one more ping_timeout from now, once
-                    self._ping_half = 0.0
+                    self._ping_grace = False
                     self._ping_deadline = now + lim.ping_timeout
                 else:
                     t.abort(1011, "keepalive ping timeout")
@@ -492,6 +493,7 @@ class Connection(gen.MetaBehavior):
                     self._ping_seen = t.activity
                     taken, pending = t.progress()
                     self._ping_progress, self._ping_at = taken, taken + pending + 1  # past the ping's first byte
+                    self._ping_grace = False
                     t.send(OP_PING, b"")
                     self._ping_deadline = now + (lim.ping_timeout or 0.0)
                     self._ping_half = now + lim.ping_timeout / 2 if pending > 0 and lim.ping_timeout else 0.0
