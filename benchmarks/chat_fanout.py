@@ -972,13 +972,14 @@ def main() -> None:
               f"members: {_members_label(args)}", flush=True)  # fmt: skip
         runs: dict[str, tuple[list[StepResult], float] | str] = {}
         why = cluster_available()
-        configs = [(count, pinned) for count in args.nodes for pinned in ([True] if count == 1 else args.pinning)]
+        configs = [
+            (count, pinned, _config_label(count, pinned))
+            for count in args.nodes
+            for pinned in ([True] if count == 1 else args.pinning)
+        ]
         if 1 in args.nodes and len(configs) > 1:
-            configs.append((1, True))  # once more at the end: the others sit between two 1-node sweeps
-        for count, pinned in configs:
-            label = _config_label(count, pinned)
-            if label in runs:
-                label = ONE_AGAIN
+            configs.append((1, True, ONE_AGAIN))  # once more at the end: the others sit between two 1-node sweeps
+        for count, pinned, label in configs:
             if count > 1 and why:
                 runs[label] = why
                 continue
