@@ -138,6 +138,28 @@ async def test_node_send_reaches_pid_name_and_alias(node: ergopy.Node) -> None:
     assert [await receive(q) for _ in range(3)] == [1, 2, 3]
 
 
+async def test_an_alias_equal_to_a_live_one_reaches_it_and_one_of_an_earlier_node_does_not(node: ergopy.Node) -> None:
+    """Aliases are found by their ID: a copy (as EDF decodes one off the network) is the
+    same alias; the same ID with another creation or node is a dead letter, and anything
+    not an alias is no alias."""
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    pid = await node.spawn(Probe, None, q)
+    node.send(pid, lambda a: a.create_alias())
+    _, alias = await receive(q)
+    copy = gen.Alias(alias.node, alias.creation, alias.id)
+    assert copy is not alias and copy == alias
+    node.send_alias(copy, "by a copy")
+    assert await receive(q) == "by a copy"
+    assert node.alias_exists(copy)
+    earlier = gen.Alias(node.name, node.creation - 1, alias.id)
+    node.send_alias(earlier, "lost")
+    assert node.stats()["dead_letters_alias_unknown"] == 1
+    assert not node.alias_exists(earlier)
+    assert not node.alias_exists(gen.ProcessID("probe", node.name))  # type: ignore[arg-type]
+    with pytest.raises(gen.AliasUnknownError):
+        node.send_exit_meta(earlier, gen.TERMINATE_REASON_KILL)
+
+
 async def test_node_send_exit_terminates_the_process(node: ergopy.Node) -> None:
     q: asyncio.Queue[Any] = asyncio.Queue()
     pid = await node.spawn(Probe, None, q)

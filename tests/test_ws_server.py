@@ -424,7 +424,7 @@ async def test_a_server_connection_keeps_every_field_in_its_slots(node: ergopy.N
     raw.send_frame(1, b"hello")
     await expect(s.queue, websocket.Message)  # ...it read, and it wrote (the echo)
     assert await raw.read_frame() == (1, b"hello")
-    record = node._aliases[mc.id]
+    record = node._alias_record(mc.id)
     conn = record.behavior
     assert type(conn) is websocket.Connection
     assert vars(conn) == {}, sorted(vars(conn))

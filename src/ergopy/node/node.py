@@ -93,7 +93,10 @@ class Node:
         self._log = SourceLog(logging.getLogger("ergopy.node"), self._name.crc32(), "", "node", self.log_level)
         self._procs: dict[int, ProcessRecord] = {}
         self._names: dict[str, ProcessRecord] = {}
-        self._aliases: dict[Alias, ProcessRecord | MetaRecord] = {}
+        # alias.id -> record: a local alias is known by its id (node and creation are this
+        # node's, checked on lookup), so an alias decoded off the network, equal to ours but
+        # not the same object, is found by a tuple's hash and compare, not Alias's Python ones
+        self._aliases: dict[tuple[int, int, int], ProcessRecord | MetaRecord] = {}
         self._records: set[ProcessRecord] = set()  # every process not yet fully terminated
         self._metas: set[MetaRecord] = set()  # every meta-process not yet fully terminated
         self._calls: dict[Ref, asyncio.Future[Any]] = {}
@@ -191,12 +194,22 @@ class Node:
         if t is ProcessID and (not to.node or to.node == self._name):
             return self._names.get(to.name)
         if t is Alias:
-            r = self._aliases.get(to)
+            r = self._alias_record(to)
             return r if isinstance(r, ProcessRecord) else None
         return None
 
     def alias_exists(self, alias: Alias) -> bool:
-        return alias in self._aliases
+        return self._alias_record(alias) is not None
+
+    def _alias_record(self, alias: Alias) -> ProcessRecord | MetaRecord | None:
+        """The live local process or meta-process ``alias`` names (None if none, or if it
+        is not an alias; raises nothing)."""
+        if type(alias) is not Alias:
+            return None
+        r = self._aliases.get(alias.id)
+        if r is None or alias.creation != self._creation or alias.node != self._name:
+            return None
+        return r
 
     def processes(self) -> list[PID]:
         """PIDs of every live process."""
@@ -211,7 +224,7 @@ class Node:
 
     def meta_info(self, alias: Alias) -> dict[str, Any]:
         """State and mailbox of a meta-process; ``MetaUnknownError`` if none."""
-        m = self._aliases.get(alias)
+        m = self._alias_record(alias)
         if type(m) is not MetaRecord:
             raise gen.MetaUnknownError(f"unknown meta-process {alias}")
         return m.info()
@@ -262,8 +275,8 @@ class Node:
             self._gone(to, message, _DEAD_PID, from_, priority)
             return
         if t is Alias:
-            r = self._aliases.get(to)
-            if r is None:
+            r = self._aliases.get(to.id)  # _alias_record, inlined
+            if r is None or to.creation != self._creation or to.node != self._name:
                 self._gone(to, message, _DEAD_ALIAS, from_, priority)
                 return
             try:
@@ -411,7 +424,7 @@ class Node:
         """Terminate the meta-process ``alias`` with ``reason`` (via its system queue)."""
         if reason is None:
             raise gen.IncorrectError("exit reason must not be None")
-        r = self._aliases.get(alias)
+        r = self._alias_record(alias)
         if r is None:
             raise gen.AliasUnknownError(f"unknown alias {alias}")
         if type(r) is not MetaRecord:
@@ -483,7 +496,7 @@ class Node:
 
     async def inspect_meta(self, alias: Alias, *items: str, from_: PID | None = None) -> dict[str, str]:
         """What the meta-process's ``handle_inspect`` returns (5 s timeout)."""
-        m = self._aliases.get(alias)
+        m = self._alias_record(alias)
         if type(m) is not MetaRecord:
             raise gen.MetaUnknownError(f"unknown meta-process {alias}")
         return await self._inspect(lambda ref: m.push_system(mailbox.Inspect(from_ or self._pid, ref, items)), alias)
@@ -581,7 +594,7 @@ class Node:
             self._names.pop(p.name, None)
             p.name = None
         for a in list(p.alias_set):
-            self._aliases.pop(a, None)
+            self._aliases.pop(a.id, None)
         p.alias_set.clear()
         self.events.producer_terminated(p, e)
         for m in list(p.metas.values()):
@@ -616,7 +629,7 @@ class Node:
             r.close()
             raise gen.UnsupportedError(f"{type(behavior).__name__}.init must be a plain def, not async def")
         parent.metas[alias] = m
-        self._aliases[alias] = m
+        self._aliases[alias.id] = m
         self._metas.add(m)  # until it has fully terminated (MetaRecord._maybe_done)
         if self._state is _NodeState.STOPPING:
             m.begin()
@@ -658,12 +671,12 @@ class Node:
     def create_alias(self, p: ProcessRecord) -> Alias:
         alias = self._make_alias()
         p.alias_set.add(alias)
-        self._aliases[alias] = p
+        self._aliases[alias.id] = p
         return alias
 
     def delete_alias(self, p: ProcessRecord, alias: Alias) -> None:
         p.alias_set.discard(alias)
-        self._aliases.pop(alias, None)
+        self._aliases.pop(alias.id, None)
         self.targets.fire(alias, gen.UnregisteredError(f"alias {alias} was deleted"))
 
     # ---- termination ---------------------------------------------------------------------------
@@ -676,7 +689,7 @@ class Node:
             self._names.pop(p.name, None)
             self.targets.fire(ProcessID(p.name, self._name), reason)
         for a in p.alias_set:
-            self._aliases.pop(a, None)
+            self._aliases.pop(a.id, None)
             self.targets.fire(a, reason)
         p.alias_set.clear()
         self.events.producer_terminated(p, reason)
@@ -692,7 +705,7 @@ class Node:
             p.done.set_result(None)
 
     def unregister_meta(self, m: MetaRecord, reason: BaseException) -> None:
-        self._aliases.pop(m.id, None)
+        self._aliases.pop(m.id.id, None)
         m.parent_record.metas.pop(m.id, None)
         self.targets.fire(m.id, reason)
 
