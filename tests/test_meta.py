@@ -663,3 +663,32 @@ async def test_a_meta_raising_in_the_senders_call_ends_the_meta_not_the_sender(n
     assert node.process_info(sender)["state"] == "sleep"
     node.send(alias, "late")  # gone: a dead letter, not an error
     assert node.stats()["dead_letters_alias_unknown"] == 1
+
+
+async def test_an_actor_reaches_a_meta_by_a_copy_of_its_alias_and_its_mailbox_rules_hold(node: ergopy.Node) -> None:
+    """An actor's send to a meta-process's alias (the sender's alias branch, beside the
+    router's): a copy of the alias, as EDF decodes one off the network, reaches it; a full
+    bounded mailbox raises to the actor; a meta-process that ended is a dead letter."""
+    pid, q, alias, meta = await started(node)
+    copy = gen.Alias(alias.node, alias.creation, alias.id)
+    assert copy is not alias
+    await run_in(node, q, pid, lambda a: a.send_alias(copy, "by a copy"))
+    assert await receive(meta.queue) == ("meta got", pid, "by a copy")
+    earlier = gen.Alias(alias.node, alias.creation - 1, alias.id)  # the same ID on an earlier node
+    await run_in(node, q, pid, lambda a: (a.send_alias(earlier, "not for it"), a.send_alias(alias, "marker")))
+    assert await receive(meta.queue) == ("meta got", pid, "marker")
+    assert node.stats()["dead_letters_alias_unknown"] == 1
+
+    bounded_pid, bq, bounded = await spawn_meta(node, Meta(asyncio.Queue()), gen.MetaOptions(mailbox_size=1))
+
+    def two(a: act.Actor) -> None:
+        a.send_alias(bounded, 1)
+        a.send(bounded, 2)
+
+    with pytest.raises(gen.MetaMailboxFullError):
+        await run_in(node, bq, bounded_pid, two)
+
+    node.send(alias, lambda m: gen.TERMINATE_REASON_NORMAL)
+    assert (await receive(meta.queue))[0] == "terminated"
+    await run_in(node, q, pid, lambda a: (a.send_alias(copy, "late"), a.send(alias, "later")))
+    assert node.stats()["dead_letters_alias_unknown"] == 3

@@ -34,9 +34,9 @@ from ..gen import (
 )
 from . import mailbox
 from .log import SourceLog
+from .meta import MetaRecord
 
 if TYPE_CHECKING:
-    from .meta import MetaRecord
     from .node import Node
 
 __all__ = ["ProcessRecord"]
@@ -488,17 +488,22 @@ class ProcessRecord:
     def make_sender(self) -> Callable[[Any, Any], None]:
         """A ``send(to, message)`` bound to this process: the router's PID branch, inlined.
 
-        A live local PID with a plain mailbox gets the message appended directly;
-        anything else (a name, an alias, a priority, a bound, an unknown or stale PID)
-        takes ``Node.route``, which counts dead letters and raises what it raises.
+        A live local PID with a plain mailbox gets the message appended directly, and a
+        live local meta-process's alias gets it pushed (as the router's alias branch);
+        anything else (a name, a process's alias, a priority, a bound, an unknown or stale
+        PID or alias) takes ``Node.route``, which counts dead letters and raises what it
+        raises.
         The last PID sent to and its record are kept, so a stream of sends to one
         process looks it up once. A record that has terminated is never used (its
         state is tested on every send): the next send to it goes to the router (a
         dead letter) and lets the record go; until then it stays referenced, one
         record at most per sender.
         """
-        route = self._node.route
-        lookup = self._node._procs.get  # the node's table of live processes (never rebound)
+        node = self._node
+        route = node.route
+        lookup = node._procs.get  # the node's table of live processes (never rebound)
+        alias_lookup = node._aliases.get  # and of local aliases, by ID (never rebound)
+        name, creation = node.name, node.creation
         pid = self.pid
         last_to: Any = _NOTHING  # the PID object last sent to, and its live record
         last_p: Any = None
@@ -510,6 +515,19 @@ class ProcessRecord:
             elif type(to) is PID and (p := lookup(to.id)) is not None and (p.pid is to or p.pid == to):
                 last_to, last_p = to, p
             else:
+                if (
+                    type(to) is Alias
+                    and type(m := alias_lookup(to.id)) is MetaRecord
+                    and to.creation == creation
+                    and to.node == name
+                ):
+                    # the router's alias branch for a live local meta-process (a reply to a
+                    # WebSocket connection): a priority means nothing to a meta-process
+                    try:
+                        m.push(pid, message)
+                        return
+                    except gen.ProcessTerminatedError:
+                        pass  # the router counts the dead letter
                 route(pid, to, message, self.send_priority)
                 return
             if self.send_priority is _NORMAL and not p.mailbox_size and p.state is not _TERMINATED:

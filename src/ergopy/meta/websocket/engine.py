@@ -46,6 +46,13 @@ __all__ = ["WSProtocol", "encode_frame", "unmask", "valid_close_code"]
 _VALID_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 _BIG = 1 << 16  # a frame at least this long is collected in pieces instead of re-joined per read
+# A server's header of a frame under 126 bytes, by first byte and length, for the first bytes
+# of final text and binary frames, compressed or not, and of control frames (about 30 KB);
+# the others are built per frame
+_SHORT_HEADERS: list[list[bytes] | None] = [None] * 256
+for _first in (0x81, 0x82, 0xC1, 0xC2, 0x88, 0x89, 0x8A):
+    _SHORT_HEADERS[_first] = [bytes((_first, _n)) for _n in range(126)]
+del _first
 _CLOSE_GRACE = 2.0  # seconds a closing side waits for the peer's close frame
 _PAUSE_RESUME_ERRORS = (AttributeError, NotImplementedError, RuntimeError)
 # struct tcp_info's u64 tcpi_bytes_acked ends at byte 128 (Linux >= 4.1); elsewhere progress() falls back
@@ -589,7 +596,8 @@ class WSProtocol(asyncio.Protocol, Transport):
             first |= 0x40  # RSV1: compressed
         n = len(payload)
         if n < 126 and not self._client:
-            self._out.append(bytes((first, n)) + payload)
+            headers = _SHORT_HEADERS[first]
+            self._out.append((headers[n] if headers is not None else bytes((first, n))) + payload)
         else:
             self._out.extend(encode_frame(first, payload, self._client))
         self._out_bytes += n
