@@ -9,12 +9,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=".venv/.ergopy-${EXTRAS:-uvloop}"
-# up to date when an install at least as wide is newer than pyproject.toml (./scripts/test's
+# up to date when an install at least as wide is newer than pyproject.toml, setup.py and the
+# C extension's source (./scripts/test's
 # extras include ./scripts/chat's: running one after the other installs nothing)
 _ergopy_ready() {
   local s have e
   for s in .venv/.ergopy-*; do
-    [ -f "$s" ] && [ ! pyproject.toml -nt "$s" ] || continue
+    [ -f "$s" ] && [ ! pyproject.toml -nt "$s" ] && [ ! setup.py -nt "$s" ] || continue
+    [ ! src/ergopy/meta/websocket/_mask.c -nt "$s" ] || continue  # the C extension is built at install
     have=",${s#.venv/.ergopy-},"
     local missing=
     IFS=, read -ra _want <<< "${EXTRAS:-uvloop}"
