@@ -36,10 +36,11 @@ slow read decides) is printed beside it, not judged. Offered rates double from
 and the first that failed is halved (geometrically) until within 8%, ``--steps`` (9)
 steps at most. Reported per node count: the highest passing lines/s (and frames/s =
 lines/s x members), its p50/p99, to-last p99, node CPU summed over the nodes, the
-members' CPU, CPU time per line; then 2 nodes / 1 node. The 1-node sweep runs
-first and once more last, and the ratios are to the geometric mean of its two results:
-this machine's speed drifts over minutes, and the sweeps between them see the same
-drift on average (the two results' own ratio is printed). Pinning:
+members' CPU, CPU time per line; then 2 nodes / 1 node. A 1-node sweep runs
+first and once more after each sweep of several nodes, and each ratio is to the
+geometric mean of the two 1-node sweeps just around it: this machine's speed drifts
+over minutes (two 1-node sweeps a few minutes apart have come out 1.5x apart), and
+the sweep between them sees the same drift on average (their own ratio is printed). Pinning:
 1 node on the server core, the members on the client core; 2 nodes twice, one per
 core ("pinned") and not pinned, as the launcher runs them ("unpinned"; ``--pinning``),
 the members not pinned (they share both cores with the nodes: a 2-core machine has
@@ -85,7 +86,12 @@ QUIET = 0.3  # seconds without a line of a failed step before the next step star
 DRAIN_LIMIT = 15.0  # seconds at most to wait for that
 BOUND_MS = 500.0  # p99 per member; see the module docstring
 THROUGHPUT_TARGET = 1.6  # issue 11: 2 nodes >= 1.6x one node's lines/s at the same p99
-ONE, ONE_AGAIN = "1 node", "1 node, again"  # the 1-node sweep runs first and last (see throughput_report)
+ONE = "1 node"  # the 1-node sweep runs first, and again after each sweep of several nodes (see throughput_report)
+
+
+def one_label(k: int) -> str:
+    """The label of the ``k``-th 1-node sweep (0: the first)."""
+    return ONE if k == 0 else f"{ONE}, again" if k == 1 else f"{ONE}, sweep {k + 1}"
 
 
 def raise_fd_limit() -> int:
@@ -854,17 +860,21 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
             f"{s.client_cpu:>13.0%}{s.node_cpu / s.rate * 1e3:>15.1f}{s.client_cpu / s.rate * 1e3:>17.1f}"
             + ("   (the highest rate tried: the ceiling is higher)" if capped else "")
         )
-    ones = [best[x] for x in (ONE, ONE_AGAIN) if x in best]
-    one = statistics.geometric_mean(ones) if ones else 0.0
-    if len(ones) == 2:
-        print(f"  1 node: {one:.1f} lines/s, the geometric mean of the sweeps before and after the others "
-              f"({ones[1] / ones[0]:.2f}x apart: this machine's drift); the ratios below are to it")  # fmt: skip
-    for label in runs:
-        if label in (ONE, ONE_AGAIN):
+    labels = list(runs)
+    for i, label in enumerate(labels):
+        if label.startswith(ONE):
             continue
+        # the 1-node sweeps just before and just after this one: the machine's speed drifts
+        # over minutes, and the two neighbours see the same drift as this sweep on average
+        around = [x for x in labels[max(i - 1, 0) : i + 2] if x.startswith(ONE) and x in best]
+        one = statistics.geometric_mean([best[x] for x in around]) if around else 0.0
         if not one or label not in best:
             print(f"  {label} / 1 node: not determined (a sweep did not find its ceiling: more --steps)")
             continue
+        if len(around) == 2:
+            a, b = best[around[0]], best[around[1]]
+            print(f"  {label}: 1 node around it: {a:.1f} and {b:.1f} lines/s ({b / a:.2f}x apart: this "
+                  f"machine's drift), {one:.1f} their geometric mean")  # fmt: skip
         ratio = best[label] / one
         verdict = "met" if ratio >= THROUGHPUT_TARGET else "NOT met"
         print(f"  {label} / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
@@ -972,13 +982,14 @@ def main() -> None:
               f"members: {_members_label(args)}", flush=True)  # fmt: skip
         runs: dict[str, tuple[list[StepResult], float] | str] = {}
         why = cluster_available()
-        configs = [
-            (count, pinned, _config_label(count, pinned))
-            for count in args.nodes
-            for pinned in ([True] if count == 1 else args.pinning)
-        ]
-        if 1 in args.nodes and len(configs) > 1:
-            configs.append((1, True, ONE_AGAIN))  # once more at the end: the others sit between two 1-node sweeps
+        several = [(count, pinned) for count in args.nodes if count > 1 for pinned in args.pinning]
+        configs: list[tuple[int, bool, str]] = []
+        if 1 in args.nodes:
+            configs.append((1, True, ONE))
+        for count, pinned in several:
+            configs.append((count, pinned, _config_label(count, pinned)))
+            if 1 in args.nodes:  # each sweep of several nodes sits between two 1-node sweeps
+                configs.append((1, True, one_label(sum(label.startswith(ONE) for *_, label in configs))))
         for count, pinned, label in configs:
             if count > 1 and why:
                 runs[label] = why

@@ -181,9 +181,10 @@ def test_chat_fanout_throughput_quick_compares_one_node_with_two() -> None:
     row = r"\s+\d+\.\d\s+[\d,]+\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+\d+%\s+\d+%\s+\d+\.\d\s+\d+\.\d"
     assert re.search(rf"^  1 node {row}", table, re.M), table
     assert re.search(r"^\s+1 node, step 1: .* (ok|FAIL: .+)$", out, re.M), out
-    # the 1-node sweep once more after the others (the ratios are to the mean of the two)
+    # the 1-node sweep once more after the 2-node one (its ratio is to the mean of the two around it)
     assert re.search(rf"^  1 node, again{row}", table, re.M), table
     assert out.index("1 node, again, step 1:") > out.index("2 nodes unpinned, step 1:"), out
+    assert "sweep 3" not in out  # one sweep of several nodes: two 1-node sweeps around it
     assert not re.search(r"^\s+2 nodes pinned", out, re.M)  # --quick: the nodes as the launcher runs them, only
     for how in ("unpinned",):
         label = f"2 nodes {how}"
