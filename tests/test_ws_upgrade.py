@@ -172,3 +172,5 @@ def test_the_c_unmask_is_built_where_there_is_a_c_compiler() -> None:
         engine.unmask(b"abc", b"payload")
     with pytest.raises(TypeError):
         engine.unmask(b"abcd", "not bytes")  # type: ignore[arg-type]
+    with pytest.raises(BufferError):
+        engine.unmask(b"abcd", memoryview(b"abcdefgh")[::2])  # type: ignore[arg-type]

@@ -12,8 +12,8 @@
 PyDoc_STRVAR(unmask_doc,
 "unmask(key, payload) -> bytes\n\n"
 "``payload`` XOR the 4-byte ``key`` repeated (RFC 6455 §5.3); masking and unmasking alike.\n"
-"Raises ValueError when ``key`` is not 4 bytes, TypeError when an argument is not a\n"
-"contiguous bytes-like object.");
+"Raises ValueError when ``key`` is not 4 bytes, TypeError when an argument is not\n"
+"bytes-like, BufferError when it is not contiguous.");
 
 static PyObject *
 unmask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
