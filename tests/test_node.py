@@ -140,8 +140,8 @@ async def test_node_send_reaches_pid_name_and_alias(node: ergopy.Node) -> None:
 
 async def test_an_alias_equal_to_a_live_one_reaches_it_and_one_of_an_earlier_node_does_not(node: ergopy.Node) -> None:
     """Aliases are found by their ID: a copy (as EDF decodes one off the network) is the
-    same alias; the same ID with another creation or node is a dead letter, and anything
-    not an alias is no alias."""
+    same alias; the same ID of an earlier incarnation of this node (another creation) is a
+    dead letter, and anything not an alias is no alias."""
     q: asyncio.Queue[Any] = asyncio.Queue()
     pid = await node.spawn(Probe, None, q)
     node.send(pid, lambda a: a.create_alias())
