@@ -983,13 +983,11 @@ def main() -> None:
         runs: dict[str, tuple[list[StepResult], float] | str] = {}
         why = cluster_available()
         several = [(count, pinned) for count in args.nodes if count > 1 for pinned in args.pinning]
-        configs: list[tuple[int, bool, str]] = []
-        if 1 in args.nodes:
-            configs.append((1, True, ONE))
-        for count, pinned in several:
+        configs: list[tuple[int, bool, str]] = [(1, True, ONE)] if 1 in args.nodes else []
+        for k, (count, pinned) in enumerate(several, 1):
             configs.append((count, pinned, _config_label(count, pinned)))
             if 1 in args.nodes:  # each sweep of several nodes sits between two 1-node sweeps
-                configs.append((1, True, one_label(sum(label.startswith(ONE) for *_, label in configs))))
+                configs.append((1, True, one_label(k)))
         for count, pinned, label in configs:
             if count > 1 and why:
                 runs[label] = why

@@ -928,11 +928,12 @@ def run_nodes(bench: Bench, started: float) -> None:
             # with the client: with both cores busy, the per-message costs measured allow at most
             # 2 cores / (2 nodes' + the client's CPU per message) against 1 core / 1 node's
             m, m1 = med[row], med["ergopy 1 node"]
-            bound = 2 * (m1["server_cpu"] / m1["rate"]) / ((m["server_cpu"] + m["client_cpu"]) / m["rate"])
+            one_us = m1["server_cpu"] / m1["rate"] * 1e6
+            two_us, client_us = m["server_cpu"] / m["rate"] * 1e6, m["client_cpu"] / m["rate"] * 1e6
+            bound = 2 * one_us / (two_us + client_us)
             print(
-                f"    the most two busy cores allow at these costs: 2 x {m1['server_cpu'] / m1['rate'] * 1e6:.1f} us "
-                f"(1 node) / ({m['server_cpu'] / m['rate'] * 1e6:.1f} + {m['client_cpu'] / m['rate'] * 1e6:.1f} us "
-                f"(2 nodes + the client on the same cores)) = {bound:.2f}x"
+                f"    the most two busy cores allow at these costs: 2 x {one_us:.1f} us (1 node) / ({two_us:.1f} + "
+                f"{client_us:.1f} us (2 nodes + the client on the same cores)) = {bound:.2f}x"
             )
     print(
         f"  srv CPU: summed over the server's processes (200% = both cores); cli CPU: the {client} load client; "
