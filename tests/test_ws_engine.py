@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gc
 import struct
+import weakref
 import zlib
 from pathlib import Path
 
@@ -175,3 +177,41 @@ async def test_a_compressed_message_fragmented_without_end_is_cut_with_1009(node
     d = await expect(s.queue, websocket.MessageDisconnect)
     assert d.code == 1009
     raw.close()
+
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_closed_loop_that_served_websockets_is_freed(loop_kind: str) -> None:
+    """The engine's per-loop flusher and the runner's per-loop hooks are kept in dicts keyed
+    weakly by the loop: nothing in them may refer back to the loop, or every loop a program
+    (or a test suite) ever served WebSockets on would stay alive for ever, with its node."""
+    from ergopy.meta.websocket import engine
+    from ergopy.node import runner
+
+    factory = pytest.importorskip("uvloop").new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop
+
+    async def serve_one_echo() -> None:
+        n = await ergopy.start_node("freed@localhost")
+        try:
+            served = await serve(n)
+            raw = await RawClient.connect(served.port)
+            raw.send_frame(0x1, b"hi")
+            await expect(served.queue, websocket.MessageConnect)
+            await expect(served.queue, websocket.Message)
+            assert await raw.read_frame() == (0x1, b"hi")
+            raw.close()
+        finally:
+            await n.stop()
+
+    loop = factory()
+    try:
+        loop.run_until_complete(serve_one_echo())
+    finally:
+        loop.close()
+    # the engine and the runner did keep something for this loop: the check below means something
+    assert loop in engine._FLUSHERS and loop in runner._AFTER_RUN
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    holders = [type(r).__name__ for r in gc.get_referrers(gone())]
+    assert gone() is None, f"the closed loop is still referred to by {holders}"

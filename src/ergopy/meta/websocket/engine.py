@@ -114,12 +114,16 @@ def encode_frame(first: int, payload: bytes, mask: bool) -> list[bytes]:
 
 class _Flusher:
     """One per event loop: the connections with frames queued this loop turn, written by one
-    ``call_soon`` callback for all of them (not one callback per connection)."""
+    ``call_soon`` callback for all of them (not one callback per connection).
+
+    It holds its loop weakly: it is the value of ``_FLUSHERS[loop]`` and its ``flush_now`` is
+    one of ``after_run``'s hooks for that loop, and a strong reference from either value to
+    its key would keep every closed loop, and all it refers to, alive for ever."""
 
     __slots__ = ("_compressors", "_loop", "_pending", "_scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self._loop = weakref.ref(loop)
         self._pending: list[WSProtocol] = []
         self._scheduled = False
         self._compressors: dict[int, Any] = {}
@@ -134,8 +138,10 @@ class _Flusher:
     def add(self, proto: WSProtocol) -> None:
         self._pending.append(proto)
         if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._run)
+            loop = self._loop()
+            if loop is not None:  # always: frames are queued by code running on the loop
+                self._scheduled = True
+                loop.call_soon(self._run)
 
     def _run(self) -> None:
         self._scheduled = False
