@@ -129,13 +129,19 @@ class Launcher:
         return "\n".join(line for s, line in self.lines if not stream or s == stream)
 
     def kill(self) -> None:
-        """Last resort after a failed test: SIGKILL the launcher's whole process group."""
+        """The end of every test: SIGKILL the launcher's whole process group if it still
+        runs (after a failed test), then close its pipes once their readers are done."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.proc.wait(TIMEOUT)
+        for r in self._readers:
+            r.join(TIMEOUT)  # they end at the pipes' EOF: the process group is gone
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def gone(pid: int) -> bool:

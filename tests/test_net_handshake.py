@@ -165,16 +165,19 @@ def options(name: str, cookie: str = "secret", **kw: Any) -> handshake.Options:
 
 
 class Acceptor:
-    """A listening socket whose links wait in a queue for a test to run the acceptor side."""
+    """A listening socket whose links wait in a queue for a test to run the acceptor side;
+    every link it made is closed when the ``acceptor()`` block ends."""
 
     def __init__(self) -> None:
         self.links: asyncio.Queue[EHSProtocol] = asyncio.Queue()
+        self.made: list[EHSProtocol] = []
         self.server: asyncio.Server | None = None
         self.port = 0
 
     def _make(self) -> EHSProtocol:
         p = EHSProtocol()
         self.links.put_nowait(p)
+        self.made.append(p)
         return p
 
     async def next_link(self) -> EHSProtocol:
@@ -193,8 +196,8 @@ async def acceptor(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[A
         yield a
     finally:
         a.server.close()
-        while not a.links.empty():
-            a.links.get_nowait().close()
+        for link in a.made:
+            link.close()
         await a.server.wait_closed()
 
 
