@@ -10,12 +10,15 @@ import struct
 import weakref
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
-from ws_helpers import RawClient, expect, serve, upgrade_request
+from ws_helpers import Got, RawClient, expect, serve, upgrade_request
 
 import ergopy
+from ergopy import act, gen
 from ergopy.meta import websocket
+from ergopy.meta.websocket import engine
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -131,6 +134,47 @@ async def test_no_context_takeover_messages_stand_alone_across_connections(node:
     b.close()
 
 
+class SyncProbe(act.Actor):
+    """A probe whose ``handle_message`` is a plain function: it runs in the node's run queue."""
+
+    def init(self, queue: asyncio.Queue[Got], echo: bool = True) -> None:
+        self.queue = queue
+        self.echo = echo
+
+    def handle_message(self, from_: gen.PID, message: Any) -> None:
+        self.queue.put_nowait(Got(str(self.name), message))
+        if self.echo and type(message) is websocket.Message:
+            self.send_alias(message.id, message)
+
+
+async def test_replies_queued_in_a_run_of_the_run_queue_are_written_at_its_end_with_no_callback_of_their_own(
+    node: ergopy.Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync worker's reply is queued while the node runs its run queue, whose end writes
+    it (``after_run``): the engine's own flush callback is then never scheduled, where it
+    used to run once per run and find nothing to write."""
+    callbacks = 0
+    flusher_run = engine._Flusher._run
+
+    def counted(self: Any) -> None:
+        nonlocal callbacks
+        callbacks += 1
+        flusher_run(self)
+
+    s = await serve(node, pool=["w1"], worker=SyncProbe)
+    raw = await RawClient.connect(s.port)
+    await expect(s.queue, websocket.MessageConnect)
+    monkeypatch.setattr(engine._Flusher, "_run", counted)
+    for i in range(20):
+        raw.send_frame(0x1, b"echo %d" % i)
+        assert await raw.read_frame() == (0x1, b"echo %d" % i)
+    assert callbacks == 0
+    raw.send_frame(0x9, b"ping")  # a pong is queued from data_received, outside any run: it takes the callback
+    assert await raw.read_frame() == (0xA, b"ping")
+    assert callbacks == 1
+    raw.close()
+
+
 @pytest.mark.parametrize(
     ("threshold", "compressed"),
     [(None, {127: False, 128: True, 400: True}), (0, {1: True, 127: True})],
@@ -185,7 +229,6 @@ def test_a_closed_loop_that_served_websockets_is_freed(loop_kind: str) -> None:
     """The engine's per-loop flusher and the runner's per-loop hooks are kept in dicts keyed
     weakly by the loop: nothing in them may refer back to the loop, or every loop a program
     (or a test suite) ever served WebSockets on would stay alive for ever, with its node."""
-    from ergopy.meta.websocket import engine
     from ergopy.node import runner
 
     factory = pytest.importorskip("uvloop").new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop

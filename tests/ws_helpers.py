@@ -154,15 +154,17 @@ async def serve(
     spawn_handler: bool = True,
     mux_static: bytes | None = None,
     echo: bool = True,
+    worker: type[act.Actor] | None = None,
     **server_kwargs: Any,
 ) -> Served:
     """Start probes named ``pool`` and a server process ``srv`` serving a handler over them.
 
     ``options`` defaults to ``HandlerOptions(process_pool=pool)``; its pool is set to ``pool``.
+    ``worker``: another probe class (made with ``queue, echo`` as :class:`Probe`).
     """
     queue: asyncio.Queue[Got] = asyncio.Queue()
     for name in pool:
-        await node.spawn_register(name, Probe, None, queue, echo)
+        await node.spawn_register(name, worker or Probe, None, queue, echo)
     options = options or websocket.HandlerOptions()
     options.process_pool = list(pool)
     probes: list[ServerProbe] = []

@@ -16,7 +16,8 @@ its messages in the order they were sent.
 
 At the end of each run the hooks registered with :func:`after_run` for the loop run
 too: the WebSocket engine writes the frames the run queued there, in the same loop
-callback, instead of one loop turn later.
+callback, instead of one loop turn later (and, seeing the run in progress, schedules no
+callback of its own for them).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["EXTRA", "INLINE_DEPTH", "Runner", "after_run"]
+__all__ = ["EXTRA", "INLINE_DEPTH", "AfterRun", "Runner", "after_run"]
 
 EXTRA = 64
 """Drains a run may do beyond those queued when it began (chains of sends between processes)."""
@@ -37,17 +38,32 @@ INLINE_DEPTH = 4
 a chain of meta-processes forwarding to each other is queued beyond it, never recursing deep."""
 
 
-_AFTER_RUN: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Callable[[], None]]] = (
-    weakref.WeakKeyDictionary()
-)
+class AfterRun:
+    """The hooks of one loop's runs (shared by every node's runner on the loop), and
+    whether a run is in progress: work queued while ``running`` is non-zero is seen by
+    the hooks at that run's end, so it needs no loop callback of its own."""
+
+    __slots__ = ("hooks", "running")
+
+    def __init__(self) -> None:
+        self.hooks: list[Callable[[], None]] = []
+        self.running = 0  # runs in progress (one at most: runs are loop callbacks)
 
 
-def after_run(loop: asyncio.AbstractEventLoop, hook: Callable[[], None]) -> None:
-    """Call ``hook()`` at the end of every run of the run queue of every node on ``loop``.
+_AFTER_RUN: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AfterRun] = weakref.WeakKeyDictionary()
+
+
+def after_run(loop: asyncio.AbstractEventLoop, hook: Callable[[], None]) -> AfterRun:
+    """Call ``hook()`` at the end of every run of the run queue of every node on ``loop``;
+    returns the loop's :class:`AfterRun`. A hook runs once ``running`` is back to 0.
 
     A hook must not raise (what it raises propagates to the loop's exception handler).
     """
-    _AFTER_RUN.setdefault(loop, []).append(hook)
+    after = _AFTER_RUN.get(loop)
+    if after is None:
+        after = _AFTER_RUN[loop] = AfterRun()
+    after.hooks.append(hook)
+    return after
 
 
 class _Drainable(Protocol):
@@ -62,7 +78,10 @@ class Runner:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.inline = 0  # meta-process handlers running inside a sender's call now (MetaRecord.push)
-        self._after = _AFTER_RUN.setdefault(loop, [])  # shared: hooks registered later are seen
+        after = _AFTER_RUN.get(loop)
+        if after is None:
+            after = _AFTER_RUN[loop] = AfterRun()
+        self._after = after  # shared: hooks registered later are seen
         self._ready: deque[_Drainable] = deque()
         self._scheduled = False
 
@@ -77,14 +96,17 @@ class Runner:
         ready = self._ready
         budget = len(ready) + EXTRA
         pop = ready.popleft
+        after = self._after
+        after.running += 1
         try:
             while ready and budget:
                 budget -= 1
                 pop()._drain()  # a drain catches what its callbacks raise but KeyboardInterrupt/SystemExit
         finally:
+            after.running -= 1  # before the hooks: what they cause to be queued is not theirs to see
             if ready:
                 self._loop.call_soon(self._run)
             else:
                 self._scheduled = False
-            for hook in self._after:
+            for hook in after.hooks:
                 hook()

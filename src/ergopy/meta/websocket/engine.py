@@ -114,19 +114,21 @@ def encode_frame(first: int, payload: bytes, mask: bool) -> list[bytes]:
 
 class _Flusher:
     """One per event loop: the connections with frames queued this loop turn, written by one
-    ``call_soon`` callback for all of them (not one callback per connection).
+    ``call_soon`` callback for all of them (not one callback per connection), or, for frames
+    queued during a node's run of its run queue (a worker's reply), at that run's end.
 
     It holds its loop weakly: it is the value of ``_FLUSHERS[loop]`` and its ``flush_now`` is
     one of ``after_run``'s hooks for that loop, and a strong reference from either value to
     its key would keep every closed loop, and all it refers to, alive for ever."""
 
-    __slots__ = ("_compressors", "_loop", "_pending", "_scheduled")
+    __slots__ = ("_compressors", "_loop", "_pending", "_run_now", "_scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = weakref.ref(loop)
         self._pending: list[WSProtocol] = []
         self._scheduled = False
         self._compressors: dict[int, Any] = {}
+        self._run_now = after_run(loop, self.flush_now)
 
     def compressor(self, wbits: int) -> Any:
         """The loop's shared compressor for ``wbits`` (connections without context takeover)."""
@@ -137,7 +139,9 @@ class _Flusher:
 
     def add(self, proto: WSProtocol) -> None:
         self._pending.append(proto)
-        if not self._scheduled:
+        # a node's run in progress writes them at its end (flush_now is its hook): a callback
+        # of our own would find nothing to write (one no-op loop callback per run)
+        if not self._scheduled and not self._run_now.running:
             loop = self._loop()
             if loop is not None:  # always: frames are queued by code running on the loop
                 self._scheduled = True
@@ -148,8 +152,8 @@ class _Flusher:
         self.flush_now()
 
     def flush_now(self) -> None:
-        """Write what is queued now (the end of a node's run queue: see ``node.runner``); the
-        scheduled callback then finds less or nothing to do."""
+        """Write what is queued now (the end of a node's run of its run queue: see
+        ``node.runner``; a callback scheduled before the run then finds nothing to do)."""
         if self._pending:
             pending, self._pending = self._pending, []
             for p in pending:
@@ -163,7 +167,6 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
     f = _FLUSHERS.get(loop)
     if f is None:
         f = _FLUSHERS[loop] = _Flusher(loop)
-        after_run(loop, f.flush_now)
     return f
 
 
