@@ -19,6 +19,7 @@ import ergopy
 from ergopy import act, gen
 from ergopy.meta import websocket
 from ergopy.meta.websocket import engine
+from ergopy.node import runner
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -223,14 +224,11 @@ async def test_a_compressed_message_fragmented_without_end_is_cut_with_1009(node
     raw.close()
 
 
-
 @pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
 def test_a_closed_loop_that_served_websockets_is_freed(loop_kind: str) -> None:
     """The engine's per-loop flusher and the runner's per-loop hooks are kept in dicts keyed
     weakly by the loop: nothing in them may refer back to the loop, or every loop a program
     (or a test suite) ever served WebSockets on would stay alive for ever, with its node."""
-    from ergopy.node import runner
-
     factory = pytest.importorskip("uvloop").new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop
 
     async def serve_one_echo() -> None:

@@ -53,15 +53,20 @@ class AfterRun:
 _AFTER_RUN: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AfterRun] = weakref.WeakKeyDictionary()
 
 
+def _after_run_of(loop: asyncio.AbstractEventLoop) -> AfterRun:
+    after = _AFTER_RUN.get(loop)
+    if after is None:
+        after = _AFTER_RUN[loop] = AfterRun()
+    return after
+
+
 def after_run(loop: asyncio.AbstractEventLoop, hook: Callable[[], None]) -> AfterRun:
     """Call ``hook()`` at the end of every run of the run queue of every node on ``loop``;
     returns the loop's :class:`AfterRun`. A hook runs once ``running`` is back to 0.
 
     A hook must not raise (what it raises propagates to the loop's exception handler).
     """
-    after = _AFTER_RUN.get(loop)
-    if after is None:
-        after = _AFTER_RUN[loop] = AfterRun()
+    after = _after_run_of(loop)
     after.hooks.append(hook)
     return after
 
@@ -78,10 +83,7 @@ class Runner:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.inline = 0  # meta-process handlers running inside a sender's call now (MetaRecord.push)
-        after = _AFTER_RUN.get(loop)
-        if after is None:
-            after = _AFTER_RUN[loop] = AfterRun()
-        self._after = after  # shared: hooks registered later are seen
+        self._after = _after_run_of(loop)  # shared: hooks registered later are seen
         self._ready: deque[_Drainable] = deque()
         self._scheduled = False
 
