@@ -40,7 +40,10 @@ members' CPU, CPU time per line; then 2 nodes / 1 node. A 1-node sweep runs
 first and once more after each sweep of several nodes, and each ratio is to the
 geometric mean of the two 1-node sweeps just around it: this machine's speed drifts
 over minutes (two 1-node sweeps a few minutes apart have come out 1.5x apart), and
-the sweep between them sees the same drift on average (their own ratio is printed). Pinning:
+the sweep between them sees the same drift on average (their own ratio is printed).
+Under each ratio of nodes that share every core with the members, the most those cores
+allow at the CPU per line measured: cores x 1 node's ms/line / (the nodes' + the members'
+ms/line), 1 node having had a core of its own (``ws_echo.py`` prints the same for the echo). Pinning:
 1 node on the server core, the members on the client core; 2 nodes twice, one per
 core ("pinned") and not pinned, as the launcher runs them ("unpinned"; ``--pinning``),
 the members not pinned (they share both cores with the nodes: a 2-core machine has
@@ -841,6 +844,7 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         f"{'nodes CPU':>11}{'members CPU':>13}{'nodes ms/line':>15}{'members ms/line':>17}"
     )
     best: dict[str, float] = {}
+    cost: dict[str, tuple[float, float]] = {}  # CPU ms per line at the best rate: nodes, members
     for label, run in runs.items():
         if isinstance(run, str):
             print(f"  {label:<18}{run}")
@@ -854,6 +858,7 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         capped = all(x.rate <= s.rate for x in steps)  # nothing above it was tried: its ceiling is higher
         if not capped:
             best[label] = s.rate
+            cost[label] = (s.node_cpu / s.rate * 1e3, s.client_cpu / s.rate * 1e3)
         print(
             f"  {label:<18}{s.rate:>13.1f}{s.rate * n:>12,.0f}{s.p50:>9.1f}{s.p99:>9.1f}{s.last_p99:>10.1f}"
             f"{s.node_cpu:>11.0%}"
@@ -879,6 +884,19 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         verdict = "met" if ratio >= THROUGHPUT_TARGET else "NOT met"
         print(f"  {label} / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
               f"(issue 11's target >= {THROUGHPUT_TARGET}x: {verdict})")  # fmt: skip
+        cores = os.cpu_count() or 1
+        if int(label.split()[0]) >= cores:
+            # 1 node has a core of its own and the members another; these nodes share every
+            # core with the members: at the CPU per line measured, all cores busy allow at most
+            # cores / (the nodes' + the members' CPU per line) against 1 core / 1 node's
+            one_ms = statistics.geometric_mean([cost[x][0] for x in around])
+            nodes_ms, members_ms = cost[label]
+            print(
+                f"    the most {cores} busy cores allow at these costs: {cores} x {one_ms:.1f} ms/line (1 node, "
+                f"the sweeps around it) / "
+                f"({nodes_ms:.1f} + {members_ms:.1f} ms/line ({label.split(' nodes')[0]} nodes + the members on "
+                f"the same cores)) = {cores * one_ms / (nodes_ms + members_ms):.2f}x"
+            )
     print(
         "  nodes CPU: summed over the node processes (200% = both cores), while the lines were said; "
         "ms/line: CPU time per line (a line is one frame to each member); last p99: a line's latency to its "
