@@ -81,20 +81,29 @@ def main() -> None:
     encode, decode = edf.encode, edf.decode
 
     cases: list[tuple[str, dict[str, Callable[[], Any]]]] = [
-        ("struct", {
-            "edf": lambda: decode(encode(chat)),
-            "pickle": lambda: loads(dumps(chat)),
-            "json": lambda: jloads(jdumps(chat_dict)),
-        }),
-        ("string", {
-            "edf": lambda: decode(encode(text)),
-            "pickle": lambda: loads(dumps(text)),
-            "json": lambda: jloads(jdumps(text)),
-        }),
-        ("pid msg (caches)", {
-            "edf": lambda: decode(encode(send, enc_c), dec_c),
-            "pickle": lambda: loads(dumps(send)),
-        }),
+        (
+            "struct",
+            {
+                "edf": lambda: decode(encode(chat)),
+                "pickle": lambda: loads(dumps(chat)),
+                "json": lambda: jloads(jdumps(chat_dict)),
+            },
+        ),
+        (
+            "string",
+            {
+                "edf": lambda: decode(encode(text)),
+                "pickle": lambda: loads(dumps(text)),
+                "json": lambda: jloads(jdumps(text)),
+            },
+        ),
+        (
+            "pid msg (caches)",
+            {
+                "edf": lambda: decode(encode(send, enc_c), dec_c),
+                "pickle": lambda: loads(dumps(send)),
+            },
+        ),
     ]
     print(f"EDF codec round trips (encode+decode), best of {repeat} x {n:,}, python {sys.version.split()[0]}")
     print(f"{'case':<18} {'edf ops/s':>12} {'pickle ops/s':>13} {'json ops/s':>11} {'edf/pickle':>11}")
@@ -103,8 +112,9 @@ def main() -> None:
         js = f"{r['json']:>11,.0f}" if "json" in r else f"{'-':>11}"
         print(f"{name:<18} {r['edf']:>12,.0f} {r['pickle']:>13,.0f} {js} {r['edf'] / r['pickle']:>10.2f}x")
     sizes = {"struct": len(encode(chat)), "pid msg (caches)": len(encode(send, enc_c))}
-    print("encoded sizes: " + ", ".join(f"{k} {v} B" for k, v in sizes.items())
-          + f"; pickle struct {len(dumps(chat))} B")
+    print(
+        "encoded sizes: " + ", ".join(f"{k} {v} B" for k, v in sizes.items()) + f"; pickle struct {len(dumps(chat))} B"
+    )
 
 
 if __name__ == "__main__":

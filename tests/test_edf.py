@@ -45,7 +45,6 @@ def _main_type(name: str, cls: type) -> Any:
     return cls
 
 
-
 @dataclasses.dataclass
 class Chat:
     room: str
@@ -202,13 +201,30 @@ VALUES: dict[str, Any] = {
     "error_wrapped": edf.RemoteError("call failed: timed out"),
     "time_utc": T_UTC,
     "time_zone_cet": edf.Time.from_datetime(
-        datetime(2025, 11, 8, 15, 14, 0, 123456, tzinfo=timezone(timedelta(hours=1))), 123456789),
+        datetime(2025, 11, 8, 15, 14, 0, 123456, tzinfo=timezone(timedelta(hours=1))), 123456789
+    ),
     "time_zone_seconds_offset": datetime(1969, 7, 20, 20, 17, 40, tzinfo=timezone(timedelta(seconds=5415))),
     "time_zero": T_ZERO,
     "slice_any_mixed": [net.Int64(1), "two", 3.0, True, None, gen.Atom("x"), b"\x04", PID],
-    "slice_any_each_basic_kind": [True, 1, net.Int8(1), net.Int16(1), net.Int32(1), net.Int64(1), net.Uint(1),
-                                  net.Uint8(1), net.Uint16(1), net.Uint32(1), net.Uint64(1), net.Float32(1), 1.0,
-                                  "s", b"\x01", gen.Atom("a"), edf.RemoteError("e")],
+    "slice_any_each_basic_kind": [
+        True,
+        1,
+        net.Int8(1),
+        net.Int16(1),
+        net.Int32(1),
+        net.Int64(1),
+        net.Uint(1),
+        net.Uint8(1),
+        net.Uint16(1),
+        net.Uint32(1),
+        net.Uint64(1),
+        net.Float32(1),
+        1.0,
+        "s",
+        b"\x01",
+        gen.Atom("a"),
+        edf.RemoteError("e"),
+    ],
     "slice_int": net.Slice(int, [1, 2, 3]),
     "slice_int_empty": net.Slice(int, []),
     "slice_int_nil": net.Typed(list[int], None),
@@ -224,8 +240,21 @@ VALUES: dict[str, Any] = {
     "map_string_chat": net.Map(str, Chat, {"r": Chat("r", "t", net.Int64(1))}),
     "registered_struct_chat": CHAT,
     "registered_struct_profile": Profile(
-        "ann", 42, 0.5, True, net.Uint8(3), ["x", "y"], {"k": net.Int64(1)}, PID, b"\xde\xad", T_UTC,
-        gen.TimeoutError(), CHAT, Status(-2), [gen.Atom("a"), gen.Atom("b")]),
+        "ann",
+        42,
+        0.5,
+        True,
+        net.Uint8(3),
+        ["x", "y"],
+        {"k": net.Int64(1)},
+        PID,
+        b"\xde\xad",
+        T_UTC,
+        gen.TimeoutError(),
+        CHAT,
+        Status(-2),
+        [gen.Atom("a"), gen.Atom("b")],
+    ),
     "registered_struct_nested": Envelope(net.Uint32(9), gen.ProcessID("server", NODE), CHAT, ""),
     "slice_of_registered_struct": net.Slice(Chat, [Chat("a", "b", net.Int64(1)), Chat("c", "d", net.Int64(2))]),
     "registered_slice_type": ChatLog([Chat("a", "b", net.Int64(1))]),
@@ -233,15 +262,30 @@ VALUES: dict[str, Any] = {
     "any_holding_registered_struct": [CHAT],
     "slice_any_errors": [gen.ProcessUnknownError(), edf.RemoteError("boom")],
     "struct_nil_error_field_and_nil_any": Profile(
-        "", 0, 0.0, False, net.Uint8(0), None, None, gen.PID("", 0, 0), b"", T_ZERO, None, None, Status(0),
-        [gen.Atom(""), gen.Atom("")]),
+        "",
+        0,
+        0.0,
+        False,
+        net.Uint8(0),
+        None,
+        None,
+        gen.PID("", 0, 0),
+        b"",
+        T_ZERO,
+        None,
+        None,
+        Status(0),
+        [gen.Atom(""), gen.Atom("")],
+    ),
     "framework_network_flags_default": NetworkFlags.default(),
     "framework_version": Version("EHS", "R1", "", "MIT"),
-    "framework_route": Route("", net.Uint16(11144), False, Version("EHS", "R1", "", "MIT"),
-                             Version("ENP", "R1", "", "MIT")),
+    "framework_route": Route(
+        "", net.Uint16(11144), False, Version("EHS", "R1", "", "MIT"), Version("ENP", "R1", "", "MIT")
+    ),
     "framework_message_event": gen.MessageEvent(gen.Event("news", NODE), 1762611240000000000, "hello"),
-    "framework_slice_message_event": net.Slice(gen.MessageEvent,
-                                               [gen.MessageEvent(gen.Event("news", NODE), 1, net.Int64(2))]),
+    "framework_slice_message_event": net.Slice(
+        gen.MessageEvent, [gen.MessageEvent(gen.Event("news", NODE), 1, net.Int64(2))]
+    ),
 }
 
 # What Go decodes differs from what was encoded: a nil []byte comes back empty.
@@ -256,8 +300,11 @@ def _caches() -> tuple[edf.EncodeCaches, edf.DecodeCaches]:
     atoms = {int(k): v for k, v in c["atom_cache"].items()}
     types = {int(k): v for k, v in c["type_cache"].items()}
     errors = {int(k): v for k, v in c["error_cache"].items()}
-    enc = edf.EncodeCaches(atoms=[atoms[k] for k in sorted(atoms)], types=[types[k] for k in sorted(types)],
-                           errors=[errors[k] for k in sorted(errors)])
+    enc = edf.EncodeCaches(
+        atoms=[atoms[k] for k in sorted(atoms)],
+        types=[types[k] for k in sorted(types)],
+        errors=[errors[k] for k in sorted(errors)],
+    )
     assert enc.atoms == atoms and enc.types == types and enc.errors == errors  # same ids as Go's program
     return enc, edf.DecodeCaches(atoms=atoms, types=types, errors=errors)
 
@@ -273,8 +320,12 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(b, float):
         return isinstance(a, float) and struct.pack(">d", a) == struct.pack(">d", b)
     if isinstance(b, datetime):
-        return (isinstance(a, datetime) and a == b and a.utcoffset() == b.utcoffset()
-                and getattr(a, "nanosecond", a.microsecond * 1000) == getattr(b, "nanosecond", b.microsecond * 1000))
+        return (
+            isinstance(a, datetime)
+            and a == b
+            and a.utcoffset() == b.utcoffset()
+            and getattr(a, "nanosecond", a.microsecond * 1000) == getattr(b, "nanosecond", b.microsecond * 1000)
+        )
     if isinstance(b, net.Typed):
         return a is None if b.value is None else same(a, b.value)
     if isinstance(b, dict):
@@ -282,8 +333,7 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(b, list | tuple):
         return isinstance(a, list | tuple) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if dataclasses.is_dataclass(b) and not isinstance(b, type):
-        return type(a) is type(b) and all(
-            same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(b))
+        return type(a) is type(b) and all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(b))
     return bool(a == b)
 
 
@@ -356,8 +406,9 @@ def test_vector_encodes_byte_exact_with_caches(name: str) -> None:
 NIL_CONTAINERS = {"slice_int_nil", "map_string_any_nil"}
 
 
-@pytest.mark.parametrize("name", [n for n in ENCODABLE
-                                  if BY_NAME[n].get("hex") and n not in UNORDERED | NIL_CONTAINERS])
+@pytest.mark.parametrize(
+    "name", [n for n in ENCODABLE if BY_NAME[n].get("hex") and n not in UNORDERED | NIL_CONTAINERS]
+)
 def test_vector_decoded_value_re_encodes_to_the_same_bytes(name: str) -> None:
     data = bytes.fromhex(BY_NAME[name]["hex"])
     assert edf.encode(edf.decode(data)) == data
@@ -605,15 +656,18 @@ def _small_alloc(data: bytes) -> int:
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("data", [
-    "8200029d969dffffffff",  # []int of 4 billion items
-    "8200039f8d849fffffffff",  # map[string]any of 4 billion entries
-    "8200029d849dffffffff" + "ff" * 8,  # []any, 4 billion nils announced, 8 present
-    "8e" + "ffffffff",  # binary of 4 GiB
-    "8d" + "ffff",  # string past the end
-    "8200069effffffff96" + "00" * 16,  # [4294967295]int
-    "83000d236d61696e2f436861744c6f6783ffffffff",  # registered slice, 4 billion items
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "8200029d969dffffffff",  # []int of 4 billion items
+        "8200039f8d849fffffffff",  # map[string]any of 4 billion entries
+        "8200029d849dffffffff" + "ff" * 8,  # []any, 4 billion nils announced, 8 present
+        "8e" + "ffffffff",  # binary of 4 GiB
+        "8d" + "ffff",  # string past the end
+        "8200069effffffff96" + "00" * 16,  # [4294967295]int
+        "83000d236d61696e2f436861744c6f6783ffffffff",  # registered slice, 4 billion items
+    ],
+)
 def test_declared_huge_counts_fail_fast_without_allocating(data: str) -> None:
     start = time.perf_counter()
     peak = _small_alloc(bytes.fromhex(data))
@@ -621,9 +675,32 @@ def test_declared_huge_counts_fail_fast_without_allocating(data: str) -> None:
     assert peak < 1 << 20
 
 
-@pytest.mark.parametrize("data", ["", "96", "9600", "8d0005616263", "aa000e6e6f", "82", "8200", "820005",
-                                  "8200019d", "83", "83000c236d61696e2f", "99", "9c0005", "af0f01", "af00",
-                                  "8200029d96", "820003", "84", "00", "8200019d8d", "83000a236d61696e2f43686174"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "",
+        "96",
+        "9600",
+        "8d0005616263",
+        "aa000e6e6f",
+        "82",
+        "8200",
+        "820005",
+        "8200019d",
+        "83",
+        "83000c236d61696e2f",
+        "99",
+        "9c0005",
+        "af0f01",
+        "af00",
+        "8200029d96",
+        "820003",
+        "84",
+        "00",
+        "8200019d8d",
+        "83000a236d61696e2f43686174",
+    ],
+)
 def test_truncated_or_malformed_input_is_a_decode_error(data: str) -> None:
     with pytest.raises(edf.DecodeError):
         edf.decode(bytes.fromhex(data))
@@ -685,14 +762,26 @@ _values = st.recursive(
         st.dictionaries(st.one_of(st.text(max_size=5), st.integers(-5, 5)), inner, max_size=5),
         st.lists(st.text(max_size=5), max_size=5).map(lambda x: net.Slice(str, x)),
         st.dictionaries(_atoms, st.integers(-(2**31), 2**31 - 1), max_size=3).map(
-            lambda d: net.Map(gen.Atom, net.Int32, d)),
+            lambda d: net.Map(gen.Atom, net.Int32, d)
+        ),
         st.builds(Chat, st.text(max_size=10), st.text(max_size=10), st.integers(-(2**63), 2**63 - 1)),
-        st.builds(Profile, st.text(max_size=5), st.integers(-(2**63), 2**63 - 1), st.floats(),
-                  st.booleans(), st.integers(0, 255), st.none() | st.lists(st.text(max_size=3), max_size=3),
-                  st.none() | st.dictionaries(st.text(max_size=3), inner, max_size=3), _ids.filter(
-                      lambda x: isinstance(x, gen.PID)), st.binary(max_size=5), st.datetimes(timezones=st.just(UTC)),
-                  st.none() | st.text(max_size=5).map(edf.RemoteError), inner, st.integers(-(2**15), 2**15 - 1).map(
-                      Status), st.lists(_atoms, min_size=2, max_size=2)),
+        st.builds(
+            Profile,
+            st.text(max_size=5),
+            st.integers(-(2**63), 2**63 - 1),
+            st.floats(),
+            st.booleans(),
+            st.integers(0, 255),
+            st.none() | st.lists(st.text(max_size=3), max_size=3),
+            st.none() | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+            _ids.filter(lambda x: isinstance(x, gen.PID)),
+            st.binary(max_size=5),
+            st.datetimes(timezones=st.just(UTC)),
+            st.none() | st.text(max_size=5).map(edf.RemoteError),
+            inner,
+            st.integers(-(2**15), 2**15 - 1).map(Status),
+            st.lists(_atoms, min_size=2, max_size=2),
+        ),
     ),
     max_leaves=20,
 )
@@ -731,8 +820,11 @@ def test_fuzzed_bytes_raise_only_decode_error(data: bytes) -> None:
 _SEEDS = [bytes.fromhex(v[k]) for v in VECTORS["vectors"] for k in ("hex", "hex_with_caches") if v.get(k)]
 
 
-@given(st.sampled_from(_SEEDS), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
-       st.integers(0, 10_000))
+@given(
+    st.sampled_from(_SEEDS),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
+    st.integers(0, 10_000),
+)
 @settings(max_examples=1500, deadline=None)
 def test_mutated_vectors_raise_only_decode_error(seed: bytes, flips: list[tuple[int, int]], cut: int) -> None:
     data = bytearray(seed)
@@ -785,10 +877,20 @@ def test_spawn_options_round_trip_in_go_layout() -> None:
     from ergopy.net.types import Compression, CompressionType, Env, ProcessOptions, ProcessOptionsExtra
 
     opts = ProcessOptionsExtra(
-        ProcessOptions(mailbox_size=10, leader=PID, env={Env("k"): "v"},
-                       compression=Compression(True, CompressionType("gzip")), send_priority=gen.MessagePriority.HIGH,
-                       fallback=gen.ProcessFallback(True, "fb", "t"), log_level=gen.LogLevel.DEBUG),
-        parent_pid=PID, parent_env={Env("a"): net.Int64(1)}, register=gen.Atom("w"), args=[1, "x"])
+        ProcessOptions(
+            mailbox_size=10,
+            leader=PID,
+            env={Env("k"): "v"},
+            compression=Compression(True, CompressionType("gzip")),
+            send_priority=gen.MessagePriority.HIGH,
+            fallback=gen.ProcessFallback(True, "fb", "t"),
+            log_level=gen.LogLevel.DEBUG,
+        ),
+        parent_pid=PID,
+        parent_env={Env("a"): net.Int64(1)},
+        register=gen.Atom("w"),
+        args=[1, "x"],
+    )
     got = edf.decode(edf.encode(opts))
     assert got == opts
     assert type(got.process_options.send_priority) is gen.MessagePriority
@@ -825,7 +927,7 @@ Handles = _main_type("#main/Handles", Handles)
 def _transcript_caches() -> dict[str, edf.DecodeCaches]:
     """Appendix A: each node's tables, which its peer decodes with."""
     out = {}
-    appendix = TRANSCRIPT[TRANSCRIPT.index("## Appendix A"):TRANSCRIPT.index("## Appendix B")]
+    appendix = TRANSCRIPT[TRANSCRIPT.index("## Appendix A") : TRANSCRIPT.index("## Appendix B")]
     for block in appendix.split("### ")[1:]:
         node = block.split("@", 1)[0]
         atoms_line = re.search(r"AtomCache: (.*)", block)
@@ -860,7 +962,7 @@ def _transcript_payloads() -> list[tuple[str, str, bytes, str]]:
         else:
             continue
         if len(frame) >= start + n:
-            out.append((title, sender, bytes(frame[start:start + n]), went.group(1) if went else ""))
+            out.append((title, sender, bytes(frame[start : start + n]), went.group(1) if went else ""))
     return out
 
 
@@ -873,8 +975,9 @@ def test_transcript_has_the_payloads_it_should() -> None:
     assert set(TRANSCRIPT_CACHES) == {"alpha", "beta"}
 
 
-@pytest.mark.parametrize(("title", "sender", "payload", "go_view"), TRANSCRIPT_PAYLOADS,
-                         ids=[p[0] for p in TRANSCRIPT_PAYLOADS])
+@pytest.mark.parametrize(
+    ("title", "sender", "payload", "go_view"), TRANSCRIPT_PAYLOADS, ids=[p[0] for p in TRANSCRIPT_PAYLOADS]
+)
 def test_transcript_payload_decodes_as_go_decoded_it(title: str, sender: str, payload: bytes, go_view: str) -> None:
     caches = TRANSCRIPT_CACHES.get(sender)
     value = edf.decode(payload, caches)
@@ -892,9 +995,11 @@ def test_transcript_payload_decodes_as_go_decoded_it(title: str, sender: str, pa
     # random; a nil typed slice in an any slot decodes to None, which re-encodes as a bare nil)
     nil_typed = re.search(r"\[\][\w.]+\(nil\)", go_view)
     if go_type not in ("", "[]interface") and caches is not None and "map[" not in go_view and not nil_typed:
-        ours = edf.EncodeCaches(atoms=[caches.atoms[i] for i in sorted(caches.atoms)],
-                                types=[caches.types[i] for i in sorted(caches.types)],
-                                errors=[caches.errors[i] for i in sorted(caches.errors)])
+        ours = edf.EncodeCaches(
+            atoms=[caches.atoms[i] for i in sorted(caches.atoms)],
+            types=[caches.types[i] for i in sorted(caches.types)],
+            errors=[caches.errors[i] for i in sorted(caches.errors)],
+        )
         assert edf.encode(value, ours) == payload
 
 
@@ -920,7 +1025,7 @@ def test_empty_event_history_keeps_its_go_type_on_the_wire() -> None:
     typed_prefix = b"\x9d\x83" + struct.pack(">H", len(name)) + name
     for value in (net.Slice(gen.MessageEvent, []), net.Typed(list[gen.MessageEvent], None)):
         data = edf.encode(value)
-        assert data[3:3 + len(typed_prefix)] == typed_prefix
+        assert data[3 : 3 + len(typed_prefix)] == typed_prefix
     assert edf.encode(net.Typed(list[gen.MessageEvent], None)).endswith(b"\xff")
     assert edf.encode(net.Slice(gen.MessageEvent, [])).endswith(b"\x9d\x00\x00\x00\x00")
 
@@ -945,11 +1050,14 @@ def test_registered_array_type_writes_its_items_only() -> None:
         edf.encode(Digest([1]))
 
 
-@pytest.mark.parametrize(("prefix", "body"), [
-    ("9e000186a09e000186a09e0000000096", b""),  # [1e5][1e5][0]int: no bytes, 1e10 steps
-    ("9d9e000186a09e0000000096", b"\x9d\x00\x00\x10\x00"),  # 4096 x [1e5][0]int
-    ("9f969e000186a09e0000000096", b"\x9f\x00\x00\x10\x00"),  # map[int][1e5][0]int
-])
+@pytest.mark.parametrize(
+    ("prefix", "body"),
+    [
+        ("9e000186a09e000186a09e0000000096", b""),  # [1e5][1e5][0]int: no bytes, 1e10 steps
+        ("9d9e000186a09e0000000096", b"\x9d\x00\x00\x10\x00"),  # 4096 x [1e5][0]int
+        ("9f969e000186a09e0000000096", b"\x9f\x00\x00\x10\x00"),  # map[int][1e5][0]int
+    ],
+)
 def test_arrays_of_empty_items_cannot_make_decoding_hang(prefix: str, body: bytes) -> None:
     """Each announced length fits the 200 kB that follow, yet the steps multiply (it hung before)."""
     raw = bytes.fromhex(prefix)

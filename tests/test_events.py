@@ -31,10 +31,6 @@ class Producer(act.Actor):
         return None
 
 
-
-
-
-
 async def producer(
     node: ergopy.Node, options: gen.EventOptions | None = None
 ) -> tuple[gen.PID, asyncio.Queue[Any], gen.Event]:

@@ -22,8 +22,6 @@ class Target(act.Actor):
         return message
 
 
-
-
 async def watcher(node: ergopy.Node, trap: bool = False) -> tuple[gen.PID, asyncio.Queue[Any]]:
     q: asyncio.Queue[Any] = asyncio.Queue()
     return await node.spawn(Watcher, None, q, trap), q

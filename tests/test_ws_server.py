@@ -410,7 +410,6 @@ async def test_node_stop_leaves_nothing_and_closes_the_clients_socket(node: ergo
     assert s.probe.server._lowlevel.connections == []
 
 
-
 async def test_a_server_connection_keeps_every_field_in_its_slots(node: ergopy.Node) -> None:
     """An idle connection's memory: the ``Connection`` of a live, pinged, used connection has
     put nothing in an instance dict (a field added without its slot lands there, and a dict of

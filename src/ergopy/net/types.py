@@ -120,8 +120,16 @@ class NetworkFlags:
         if not self.enable:
             return bytes(8)
         bits = 1
-        for i, on in enumerate((self.remote_spawn, self.remote_application_start, self.fragmentation,
-                                self.proxy_transit, self.proxy_accept, self.important_delivery)):
+        for i, on in enumerate(
+            (
+                self.remote_spawn,
+                self.remote_application_start,
+                self.fragmentation,
+                self.proxy_transit,
+                self.proxy_accept,
+                self.important_delivery,
+            )
+        ):
             if on:
                 bits |= 2 << i
         return _FLAGS.pack(bits)
@@ -137,8 +145,7 @@ class NetworkFlags:
         return cls(True, *(bool(bits & (2 << i)) for i in range(6)))
 
 
-register(_GEN + "ProcessFallback", gen.ProcessFallback,
-         fields=[("enable", bool), ("name", gen.Atom), ("tag", str)])
+register(_GEN + "ProcessFallback", gen.ProcessFallback, fields=[("enable", bool), ("name", gen.Atom), ("tag", str)])
 
 
 @register(_GEN + "Compression")
@@ -184,8 +191,7 @@ class ProcessOptionsExtra:
     args: list[Any] | None = None
 
 
-register(_GEN + "MessageEvent", gen.MessageEvent,
-         fields=[("event", gen.Event), ("timestamp", Int64), ("message", Any)])
+register(_GEN + "MessageEvent", gen.MessageEvent, fields=[("event", gen.Event), ("timestamp", Int64), ("message", Any)])
 
 # Go's error cache, in Go's order (net/edf/init.go), then its other sentinel errors.
 # A name in the third column is a gen class ergopy may not have (yet): without it the

@@ -39,11 +39,15 @@ class EncodeCaches:
     Raises ValueError if a table is too long or an atom is over 255 bytes.
     """
 
-    __slots__ = ("_active", "_atom_ids", "_err_ids", "_folds", "_type_hdr", "atoms", "errors", "peer_types",
-                 "types")
+    __slots__ = ("_active", "_atom_ids", "_err_ids", "_folds", "_type_hdr", "atoms", "errors", "peer_types", "types")
 
-    def __init__(self, atoms: Iterable[str] = (), types: Iterable[str] = (), errors: Iterable[str] = (),
-                 peer_types: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        atoms: Iterable[str] = (),
+        types: Iterable[str] = (),
+        errors: Iterable[str] = (),
+        peer_types: Iterable[str] | None = None,
+    ) -> None:
         self.atoms: dict[int, Atom] = {}
         self.types: dict[int, str] = {}
         self.errors: dict[int, str] = {}
@@ -95,8 +99,10 @@ class EncodeCaches:
         """The header for a registered name not in our table: its full name, unless the
         peer is known not to have it."""
         if self.peer_types is not None and name not in self.peer_types:
-            raise EncodeError(f"the peer cannot decode {name!r}: it is not registered there (Go would drop the "
-                              "message silently); register the type on the peer node")
+            raise EncodeError(
+                f"the peer cannot decode {name!r}: it is not registered there (Go would drop the "
+                "message silently); register the type on the peer node"
+            )
         return prefix
 
     def error_table(self) -> dict[int, BaseException]:
@@ -129,4 +135,3 @@ class DecodeCaches:
                 self.errors[int(i)] = text
                 self._errs[int(i)] = _error_factory(text)
         self._folds: dict[bytes, _GoType] = {}
-

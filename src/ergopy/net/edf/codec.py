@@ -93,32 +93,34 @@ def _any_typed(buf: bytearray, v: Any, c: EncodeCaches | None) -> None:
 _ANY_LIST = _slice_of(_T_ANY)
 _ANY_MAP = _map_of(_T_ANY, _T_ANY)
 
-_ANY_ENC.update({
-    int: _any_int,
-    float: _any_float,
-    str: _any_str,
-    bool: _any_bool,
-    type(None): _any_none,
-    Atom: _tagged(_T_ATOM),
-    bytes: _tagged(_T_BINARY),
-    bytearray: _tagged(_T_BINARY),
-    memoryview: _tagged(_T_BINARY),
-    PID: _tagged(_T_PID),
-    ProcessID: _tagged(_T_PROCESSID),
-    Alias: _tagged(_T_ALIAS),
-    Event: _tagged(_T_EVENT),
-    Ref: _tagged(_T_REF),
-    datetime: _tagged(_T_TIME),
-    Time: _tagged(_T_TIME),
-    list: _ANY_LIST.encode_any,
-    tuple: _ANY_LIST.encode_any,
-    dict: _ANY_MAP.encode_any,
-    Slice: _any_typed_container,
-    Array: _any_typed_container,
-    Map: _any_typed_container,
-    Typed: _any_typed,
-    RemoteError: _tagged(_T_ERROR),
-})
+_ANY_ENC.update(
+    {
+        int: _any_int,
+        float: _any_float,
+        str: _any_str,
+        bool: _any_bool,
+        type(None): _any_none,
+        Atom: _tagged(_T_ATOM),
+        bytes: _tagged(_T_BINARY),
+        bytearray: _tagged(_T_BINARY),
+        memoryview: _tagged(_T_BINARY),
+        PID: _tagged(_T_PID),
+        ProcessID: _tagged(_T_PROCESSID),
+        Alias: _tagged(_T_ALIAS),
+        Event: _tagged(_T_EVENT),
+        Ref: _tagged(_T_REF),
+        datetime: _tagged(_T_TIME),
+        Time: _tagged(_T_TIME),
+        list: _ANY_LIST.encode_any,
+        tuple: _ANY_LIST.encode_any,
+        dict: _ANY_MAP.encode_any,
+        Slice: _any_typed_container,
+        Array: _any_typed_container,
+        Map: _any_typed_container,
+        Typed: _any_typed,
+        RemoteError: _tagged(_T_ERROR),
+    }
+)
 for _w, _t in _WIDTHS.items():
     _ANY_ENC[_w] = _tagged(_t)
 del _w, _t
@@ -198,7 +200,7 @@ def _top_reg(data: bytes, off: int, c: DecodeCaches | None) -> tuple[Any, int]:
     n = (data[off] << 8) | data[off + 1]
     if n <= _MAX_TYPE_NAME:  # fast path: a name we know, looked up by its bytes
         end = off + 2 + n
-        r = _REG_BY_RAW.get(data[off + 2:end])
+        r = _REG_BY_RAW.get(data[off + 2 : end])
         if r is not None and end <= len(data):
             return r.go_type.dec(data, end, c)
     r, off = _read_reg(data, off, c)
@@ -222,12 +224,21 @@ _TOP_DEC[0x83] = _top_reg
 _TOP_DEC[0xFF] = _top_nil
 del _tag, _bt
 
-_DECODE_FAILURES = (IndexError, struct.error, UnicodeDecodeError, ValueError, TypeError, OverflowError,
-                    RecursionError, KeyError)
+_DECODE_FAILURES = (
+    IndexError,
+    struct.error,
+    UnicodeDecodeError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    RecursionError,
+    KeyError,
+)
 
 
-def decode_from(data: bytes | bytearray | memoryview, offset: int = 0,
-                caches: DecodeCaches | None = None) -> tuple[Any, int]:
+def decode_from(
+    data: bytes | bytearray | memoryview, offset: int = 0, caches: DecodeCaches | None = None
+) -> tuple[Any, int]:
     """Decode one value (header and body) at ``offset``; return it and the offset after it.
 
     ``bytes`` are read in place; a ``bytearray`` or ``memoryview`` is copied to ``bytes``
@@ -321,5 +332,12 @@ def encode(value: Any, caches: EncodeCaches | None = None) -> bytes:
     return bytes(buf)
 
 
-_ENCODE_FAILURES = (struct.error, OverflowError, AttributeError, TypeError, ValueError, UnicodeEncodeError,
-                    RecursionError)
+_ENCODE_FAILURES = (
+    struct.error,
+    OverflowError,
+    AttributeError,
+    TypeError,
+    ValueError,
+    UnicodeEncodeError,
+    RecursionError,
+)

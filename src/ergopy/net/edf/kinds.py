@@ -61,11 +61,36 @@ class _GoType:
     names a registered type (so caches change it).
     """
 
-    __slots__ = ("dec", "dec_any", "elem", "enc", "enc_any", "has_reg", "key", "kind", "length", "min_size", "name",
-                 "prefix", "reg", "work")
+    __slots__ = (
+        "dec",
+        "dec_any",
+        "elem",
+        "enc",
+        "enc_any",
+        "has_reg",
+        "key",
+        "kind",
+        "length",
+        "min_size",
+        "name",
+        "prefix",
+        "reg",
+        "work",
+    )
 
-    def __init__(self, name: str, kind: int, prefix: bytes, enc: _Enc, dec: _Dec, dec_any: _Dec | None = None,
-                 *, has_reg: bool = False, min_size: int = 1, work: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: int,
+        prefix: bytes,
+        enc: _Enc,
+        dec: _Dec,
+        dec_any: _Dec | None = None,
+        *,
+        has_reg: bool = False,
+        min_size: int = 1,
+        work: int = 1,
+    ) -> None:
         self.name = name
         # Bounds for decoding hostile input: a body takes at least min_size bytes, and
         # decoding one value runs about `work` steps (an array of N items is N steps, an
@@ -501,9 +526,32 @@ _T_ANY = _GoType("any", _K_ANY, b"\x84", _enc_any, _dec_any)
 
 _BASIC_BY_TAG: dict[int, _GoType] = {
     t.prefix[0]: t
-    for t in (_T_INT8, _T_INT16, _T_INT32, _T_INT64, _T_INT, _T_UINT8, _T_UINT16, _T_UINT32, _T_UINT64, _T_UINT,
-              _T_FLOAT32, _T_FLOAT64, _T_BOOL, _T_STRING, _T_BINARY, _T_ATOM, _T_PID, _T_PROCESSID, _T_ALIAS,
-              _T_EVENT, _T_REF, _T_TIME, _T_ERROR, _T_ANY)
+    for t in (
+        _T_INT8,
+        _T_INT16,
+        _T_INT32,
+        _T_INT64,
+        _T_INT,
+        _T_UINT8,
+        _T_UINT16,
+        _T_UINT32,
+        _T_UINT64,
+        _T_UINT,
+        _T_FLOAT32,
+        _T_FLOAT64,
+        _T_BOOL,
+        _T_STRING,
+        _T_BINARY,
+        _T_ATOM,
+        _T_PID,
+        _T_PROCESSID,
+        _T_ALIAS,
+        _T_EVENT,
+        _T_REF,
+        _T_TIME,
+        _T_ERROR,
+        _T_ANY,
+    )
 }
 
 # --- composite kinds ------------------------------------------------------------------
@@ -598,8 +646,17 @@ def _array_of(elem: _GoType, length: int) -> _GoType:
         a.go_type = t
         return a, off
 
-    t = _GoType(f"[{length}]{elem.name}", _K_ARRAY, b"\x9e" + _I.pack(length) + elem.prefix, enc, dec, dec_any,
-                has_reg=elem.has_reg, min_size=need, work=work)
+    t = _GoType(
+        f"[{length}]{elem.name}",
+        _K_ARRAY,
+        b"\x9e" + _I.pack(length) + elem.prefix,
+        enc,
+        dec,
+        dec_any,
+        has_reg=elem.has_reg,
+        min_size=need,
+        work=work,
+    )
     t.elem = elem
     t.length = length
     if len(_COMPOSITES) < _MEMO_MAX:
@@ -655,8 +712,15 @@ def _map_of(key: _GoType, value: _GoType) -> _GoType:
             m.go_type = t
             return m, off
 
-    t = _GoType(f"map[{key.name}]{value.name}", _K_MAP, b"\x9f" + key.prefix + value.prefix, enc, dec, dec_any,
-                has_reg=key.has_reg or value.has_reg)
+    t = _GoType(
+        f"map[{key.name}]{value.name}",
+        _K_MAP,
+        b"\x9f" + key.prefix + value.prefix,
+        enc,
+        dec,
+        dec_any,
+        has_reg=key.has_reg or value.has_reg,
+    )
     t.key = key
     t.elem = value
     if len(_COMPOSITES) < _MEMO_MAX:
@@ -685,13 +749,23 @@ _REG_BY_RAW: dict[bytes, _Registered] = {}
 _REG_BY_CLS: dict[type, _Registered] = {}
 
 _WIDTHS: dict[type, _GoType] = {
-    Int8: _T_INT8, Int16: _T_INT16, Int32: _T_INT32, Int64: _T_INT64, Int: _T_INT,
-    Uint8: _T_UINT8, Uint16: _T_UINT16, Uint32: _T_UINT32, Uint64: _T_UINT64, Uint: _T_UINT,
-    Float32: _T_FLOAT32, Float64: _T_FLOAT64,
+    Int8: _T_INT8,
+    Int16: _T_INT16,
+    Int32: _T_INT32,
+    Int64: _T_INT64,
+    Int: _T_INT,
+    Uint8: _T_UINT8,
+    Uint16: _T_UINT16,
+    Uint32: _T_UINT32,
+    Uint64: _T_UINT64,
+    Uint: _T_UINT,
+    Float32: _T_FLOAT32,
+    Float64: _T_FLOAT64,
 }
 
 
 # --- the any-slot encoder table (filled by codec.py) and its fallback ---
+
 
 def _tagged(t: _GoType) -> _Enc:
     tag = t.prefix
@@ -719,8 +793,7 @@ def _resolve_any(cls: type) -> _Enc:
                 f = hit
                 break
         else:
-            raise EncodeError(f"no Go type for {cls.__qualname__}: register it with net.register(\"#...\")")
+            raise EncodeError(f'no Go type for {cls.__qualname__}: register it with net.register("#...")')
     if len(_ANY_ENC) < 10_000:
         _ANY_ENC[cls] = f
     return f
-

@@ -78,10 +78,23 @@ __all__ = [
 ]
 
 _PLAIN: dict[Any, _GoType] = {
-    int: _T_INT, float: _T_FLOAT64, str: _T_STRING, bytes: _T_BINARY, bytearray: _T_BINARY,
-    memoryview: _T_BINARY, bool: _T_BOOL, Atom: _T_ATOM, PID: _T_PID, ProcessID: _T_PROCESSID,
-    Alias: _T_ALIAS, Event: _T_EVENT, Ref: _T_REF, datetime: _T_TIME, Time: _T_TIME,
-    Any: _T_ANY, object: _T_ANY,
+    int: _T_INT,
+    float: _T_FLOAT64,
+    str: _T_STRING,
+    bytes: _T_BINARY,
+    bytearray: _T_BINARY,
+    memoryview: _T_BINARY,
+    bool: _T_BOOL,
+    Atom: _T_ATOM,
+    PID: _T_PID,
+    ProcessID: _T_PROCESSID,
+    Alias: _T_ALIAS,
+    Event: _T_EVENT,
+    Ref: _T_REF,
+    datetime: _T_TIME,
+    Time: _T_TIME,
+    Any: _T_ANY,
+    object: _T_ANY,
 }
 
 
@@ -182,10 +195,27 @@ def _nullable_ident(t: _GoType) -> _GoType:
 
 _NO_ZERO = object()
 _ZEROS: dict[_GoType, Any] = {
-    _T_PID: PID("", 0, 0), _T_ALIAS: Alias("", 0, (0, 0, 0)), _T_REF: Ref("", 0, (0, 0, 0)),
-    _T_PROCESSID: ProcessID("", ""), _T_EVENT: Event("", ""), _T_ATOM: "", _T_STRING: "", _T_BOOL: False,
-    _T_INT8: 0, _T_INT16: 0, _T_INT32: 0, _T_INT64: 0, _T_INT: 0, _T_UINT8: 0, _T_UINT16: 0, _T_UINT32: 0,
-    _T_UINT64: 0, _T_UINT: 0, _T_FLOAT32: 0.0, _T_FLOAT64: 0.0, _T_TIME: datetime(1, 1, 1, tzinfo=UTC),
+    _T_PID: PID("", 0, 0),
+    _T_ALIAS: Alias("", 0, (0, 0, 0)),
+    _T_REF: Ref("", 0, (0, 0, 0)),
+    _T_PROCESSID: ProcessID("", ""),
+    _T_EVENT: Event("", ""),
+    _T_ATOM: "",
+    _T_STRING: "",
+    _T_BOOL: False,
+    _T_INT8: 0,
+    _T_INT16: 0,
+    _T_INT32: 0,
+    _T_INT64: 0,
+    _T_INT: 0,
+    _T_UINT8: 0,
+    _T_UINT16: 0,
+    _T_UINT32: 0,
+    _T_UINT64: 0,
+    _T_UINT: 0,
+    _T_FLOAT32: 0.0,
+    _T_FLOAT64: 0.0,
+    _T_TIME: datetime(1, 1, 1, tzinfo=UTC),
 }
 
 
@@ -216,9 +246,16 @@ def _make_struct(name: str, cls: type, fields: list[tuple[str, _GoType]], by_key
     for a in attrs:
         if not a.isidentifier():
             raise ValueError(f"field name {a!r} is not an identifier")
-    ns: dict[str, Any] = {"cls": cls, "name": name, "fields": fields, "field_error": _field_error,
-                          "build_error": _build_error, "DecodeError": DecodeError, "EncodeError": EncodeError,
-                          "H": _H.pack}
+    ns: dict[str, Any] = {
+        "cls": cls,
+        "name": name,
+        "fields": fields,
+        "field_error": _field_error,
+        "build_error": _build_error,
+        "DecodeError": DecodeError,
+        "EncodeError": EncodeError,
+        "H": _H.pack,
+    }
     enc_lines = ["def enc(buf, v, c):", "    try:"]
     dec_lines = ["def dec(data, off, c):"]
     i = 0
@@ -259,31 +296,58 @@ def _make_struct(name: str, cls: type, fields: list[tuple[str, _GoType]], by_key
             enc_lines.append(f"        e{i}(buf, v.{a}, c)")
             dec_lines.append(f"    v{i}, off = d{i}(data, off, c)")
         i += 1
-    enc_lines += ["        pass", "    except Exception as e:",
-                  "        raise field_error(name, v, fields, e) from None"]
+    enc_lines += [
+        "        pass",
+        "    except Exception as e:",
+        "        raise field_error(name, v, fields, e) from None",
+    ]
     if by_keyword:
         args = ", ".join(f"{a}=v{i}" for i, a in enumerate(attrs))
     else:
         args = ", ".join(f"v{i}" for i in range(len(attrs)))
-    dec_lines += ["    try:", f"        return cls({args}), off", "    except Exception as e:",
-                  "        raise build_error(name, cls, e) from None"]
+    dec_lines += [
+        "    try:",
+        f"        return cls({args}), off",
+        "    except Exception as e:",
+        "        raise build_error(name, cls, e) from None",
+    ]
     # the any-slot encoder: the same body after the 0x83 header (one call less per message)
-    any_lines = ["def enc_any(buf, v, c):",
-                 "    buf += prefix if c is None else (c._type_hdr.get(name) or c._unknown_type(name, prefix))",
-                 *enc_lines[1:]]
+    any_lines = [
+        "def enc_any(buf, v, c):",
+        "    buf += prefix if c is None else (c._type_hdr.get(name) or c._unknown_type(name, prefix))",
+        *enc_lines[1:],
+    ]
     ns["prefix"] = _reg_prefix(name)
     exec("\n".join(enc_lines), ns)  # generated from identifiers checked above
     exec("\n".join(dec_lines), ns)
     exec("\n".join(any_lines), ns)
-    t = _GoType(name, _K_REG, b"", ns["enc"], ns["dec"], has_reg=True, min_size=sum(f.min_size for _, f in fields),
-                work=1 + sum(f.work for _, f in fields))
+    t = _GoType(
+        name,
+        _K_REG,
+        b"",
+        ns["enc"],
+        ns["dec"],
+        has_reg=True,
+        min_size=sum(f.min_size for _, f in fields),
+        work=1 + sum(f.work for _, f in fields),
+    )
     t.enc_any = ns["enc_any"]
     return t
 
 
 _NUM_FMT: dict[_GoType, str] = {
-    _T_INT8: "b", _T_INT16: "h", _T_INT32: "i", _T_INT64: "q", _T_INT: "q", _T_UINT8: "B", _T_UINT16: "H",
-    _T_UINT32: "I", _T_UINT64: "Q", _T_UINT: "Q", _T_FLOAT32: "f", _T_FLOAT64: "d",
+    _T_INT8: "b",
+    _T_INT16: "h",
+    _T_INT32: "i",
+    _T_INT64: "q",
+    _T_INT: "q",
+    _T_UINT8: "B",
+    _T_UINT16: "H",
+    _T_UINT32: "I",
+    _T_UINT64: "Q",
+    _T_UINT: "Q",
+    _T_FLOAT32: "f",
+    _T_FLOAT64: "d",
 }
 
 
@@ -304,8 +368,10 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, EncodeError):
         return str(e)
     if isinstance(e, struct.error | OverflowError):
-        return (f"value out of range for its Go type ({e}); a Python int is Go's int (int64 range): "
-                "wrap it in its Go width, e.g. net.Uint64(v)")
+        return (
+            f"value out of range for its Go type ({e}); a Python int is Go's int (int64 range): "
+            "wrap it in its Go width, e.g. net.Uint64(v)"
+        )
     if isinstance(e, AttributeError):
         return f"wrong value type ({e})"
     return f"{type(e).__name__}: {e}"
@@ -352,8 +418,16 @@ def register(
     return cls
 
 
-def _register(go_name: str, cls: type, fields: Sequence[tuple[str, Any]] | None, kind: Any, elem: Any, key: Any,
-              value: Any, length: int | None = None) -> None:
+def _register(
+    go_name: str,
+    cls: type,
+    fields: Sequence[tuple[str, Any]] | None,
+    kind: Any,
+    elem: Any,
+    key: Any,
+    value: Any,
+    length: int | None = None,
+) -> None:
     if go_name in _REG_BY_NAME:
         raise ValueError(f"Go type name {go_name!r} is already registered (to {_REG_BY_NAME[go_name].cls!r})")
     if cls in _REG_BY_CLS:
@@ -382,8 +456,10 @@ def _register(go_name: str, cls: type, fields: Sequence[tuple[str, Any]] | None,
             try:
                 hints = get_type_hints(cls, include_extras=True)
             except NameError as e:
-                raise EncodeError(f"cannot resolve the field types of {cls.__qualname__} ({e}): define the types "
-                                  "it names at module level, or give fields=[(name, type), ...]") from None
+                raise EncodeError(
+                    f"cannot resolve the field types of {cls.__qualname__} ({e}): define the types "
+                    "it names at module level, or give fields=[(name, type), ...]"
+                ) from None
             field_list = [(f.name, _field_type(hints[f.name])) for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
             t = _make_struct(go_name, cls, field_list, by_keyword=False)
         else:
@@ -605,7 +681,6 @@ def go_type_name(value: Any) -> str | None:
     """The registered Go name of ``value``'s type (``"#main/Chat"``), or None if it is not registered."""
     r = _REG_BY_CLS.get(type(value))
     return r.name if r is not None else None
-
 
 
 def error_text(error: BaseException) -> str:

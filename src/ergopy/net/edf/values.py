@@ -265,7 +265,6 @@ class Typed:
         return f"Typed({self.go_type.name}, {self.value!r})"
 
 
-
 def _model() -> tuple[Any, Any]:
     """The type model and registry modules (imported late: both build on this module)."""
     from . import kinds, registry
