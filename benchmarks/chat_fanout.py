@@ -885,7 +885,8 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
         print(f"  {label} / 1 node: {ratio:.2f}x lines/s at p99 <= {args.bound:g} ms "
               f"(issue 11's target >= {THROUGHPUT_TARGET}x: {verdict})")  # fmt: skip
         cores = os.cpu_count() or 1
-        if int(label.split()[0]) >= cores:
+        count = int(label.split()[0])  # the label _config_label made: "<count> nodes ..."
+        if count >= cores:
             # 1 node has a core of its own and the members another; these nodes share every
             # core with the members: at the CPU per line measured, all cores busy allow at most
             # cores / (the nodes' + the members' CPU per line) against 1 core / 1 node's
@@ -894,7 +895,7 @@ def throughput_report(runs: dict[str, tuple[list[StepResult], float] | str], arg
             print(
                 f"    the most {cores} busy cores allow at these costs: {cores} x {one_ms:.1f} ms/line (1 node, "
                 f"the sweeps around it) / "
-                f"({nodes_ms:.1f} + {members_ms:.1f} ms/line ({label.split(' nodes')[0]} nodes + the members on "
+                f"({nodes_ms:.1f} + {members_ms:.1f} ms/line ({count} nodes + the members on "
                 f"the same cores)) = {cores * one_ms / (nodes_ms + members_ms):.2f}x"
             )
     print(
